@@ -1,0 +1,2 @@
+// libpq (Debian libpq-dev 15).
+#include <libpq-fe.h>

@@ -1,0 +1,1 @@
+// CafeWeb: see DESIGN.md.

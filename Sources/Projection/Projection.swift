@@ -1,0 +1,1 @@
+// Projection: see DESIGN.md.
