@@ -1,0 +1,260 @@
+import Glibc
+
+/// One record read back from the log.
+public struct LogRecord: Sendable {
+    /// The record's offset: its position in the log, from 0.
+    public var offset: UInt64
+    /// The stored JSON line, envelope included, without the trailing line feed.
+    public var bytes: ArraySlice<UInt8>
+}
+
+/// Reads a log in offset order from any offset, checking every batch's hash and the chain between batches.
+///
+/// A reader never returns a record from a batch that fails its hash; damage is reported as a ``LogError`` with
+/// the file and byte offset. A reader made with ``init(directory:)`` works beside a running writer in another
+/// process and reads up to the last complete batch; one made by ``EventLog/makeReader()`` reads exactly up to
+/// what the writer has made durable. Not thread-safe: one reader per task.
+public final class LogReader {
+    private let directory: String
+    private let board: FrontierBoard?
+    private let decompressor = LZ4FrameDecompressor()
+
+    private struct Cursor {
+        var base: UInt64
+        var fd: Int32
+        var reader: BufferedFileReader
+        var position: Int64
+        var expectedPrevious: ChainHash?
+    }
+
+    private var cursor: Cursor?
+    private var segmentBases: [UInt64] = []
+    /// The offset of the next record this reader returns.
+    public private(set) var nextOffset: UInt64 = 0
+    private var skipBelow: UInt64 = 0
+
+    /// For a reader of another process's log: the incomplete or torn bytes at the end of the last segment where
+    /// reading stopped, if any. A writer opening the log cuts them; they were never acknowledged.
+    public private(set) var unreadableTail: (file: String, byteOffset: Int64, reason: String)?
+
+    /// A read-only reader of the log in `directory`, positioned at its first record.
+    ///
+    /// - Throws: ``LogError`` when the directory is missing, not a directory, or holds no segment.
+    public convenience init(directory: String) throws {
+        try LogDirectory.check(directory)
+        self.init(directory: directory, board: nil)
+        try seek(to: segmentBasesNow().first ?? 0)
+    }
+
+    package init(directory: String, board: FrontierBoard?) {
+        self.directory = directory
+        self.board = board
+    }
+
+    deinit {
+        if let cursor { FileSystem.close(cursor.fd) }
+    }
+
+    // MARK: - Positioning
+
+    /// Positions the reader so that the next record returned is the one at `offset`.
+    ///
+    /// Uses the segment's sparse index (rebuilt when missing or stale) and walks at most 64 KiB of headers.
+    /// - Throws: ``LogError/Code/offsetOutOfRange`` for an offset before the log's first segment or past its end.
+    public func seek(to offset: UInt64) throws {
+        closeCursor()
+        unreadableTail = nil
+        segmentBases = try segmentBasesNow()
+        guard let first = segmentBases.first else {
+            throw LogError(code: .corrupt, message: "The log directory holds no segment file.", path: directory)
+        }
+        guard offset >= first else {
+            throw LogError(code: .offsetOutOfRange, message: "The log starts at offset \(first); offset \(offset) is not in it.", path: directory)
+        }
+        if let board, offset > board.frontier.endOffset {
+            throw LogError(
+                code: .offsetOutOfRange,
+                message: "Offset \(offset) is past the end of the log (\(board.frontier.endOffset)).", path: directory)
+        }
+        let segmentIndex = segmentBases.lastIndex { $0 <= offset }!
+        let base = segmentBases[segmentIndex]
+        let isLast = segmentIndex == segmentBases.count - 1
+        let entries: [SparseIndexEntry]
+        if !isLast {
+            entries = try LogDirectory.sealedSummary(directory, base: base).index
+        } else if let board {
+            entries = board.frontier.activeIndex
+        } else {
+            entries = []  // another process is writing it: walk from its start
+        }
+        let start = entries.last { $0.offset <= offset } ?? SparseIndexEntry(offset: base, position: 0)
+        try openCursor(base: base, position: start.position, nextOffset: start.offset)
+        try skipHeaders(below: offset)
+        skipBelow = offset
+    }
+
+    /// Walks batch headers (without reading payloads) until the batch holding `offset`.
+    private func skipHeaders(below offset: UInt64) throws {
+        while var current = cursor, nextOffset < offset {
+            let readable = try readableSize(of: current)
+            switch current.reader.batch(at: current.position, fileSize: readable, loadPayload: false, verifyHash: false) {
+            case .failure(let error):
+                throw LogError.io("read a segment", current.reader.path, error)
+            case .success(.batch(let header, _)):
+                if header.endOffset > offset { return }
+                try checkContinuity(header, current)
+                current.position += Int64(header.totalLength)
+                current.expectedPrevious = header.hash
+                cursor = current
+                nextOffset = header.endOffset
+            case .success:
+                // The end, or damage: let `nextBatch` report it with the right words.
+                return
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The next batch's records from the reader's position, or nil when nothing more is readable now.
+    ///
+    /// - Throws: ``LogError/Code/corrupt`` naming the file and byte offset of a damaged batch.
+    public func nextRecords() throws -> [LogRecord]? {
+        while true {
+            guard var current = cursor else { return nil }
+            if let board, nextOffset >= board.frontier.endOffset { return nil }
+            let readable = try readableSize(of: current)
+            let found: BatchAtPosition
+            switch current.reader.batch(at: current.position, fileSize: readable, loadPayload: true, verifyHash: true) {
+            case .failure(let error): throw LogError.io("read a segment", current.reader.path, error)
+            case .success(let result): found = result
+            }
+            switch found {
+            case .end:
+                guard try moveToNextSegment() else { return nil }
+            case .incomplete(let reason):
+                guard try isLastSegment(current.base) else {
+                    throw LogError.corrupt(current.reader.path, at: current.position, "a sealed segment ends inside a batch (\(reason))")
+                }
+                unreadableTail = (current.reader.path, current.position, reason)
+                return nil
+            case .damaged(let reason, let length):
+                if board == nil, try isLastSegment(current.base) {
+                    let validFollows: Bool
+                    if let length {
+                        validFollows = current.position + Int64(length) < readable
+                    } else {
+                        validFollows = (try? current.reader.validHeaderExists(after: current.position, fileSize: readable).get()) ?? true
+                    }
+                    if !validFollows {
+                        unreadableTail = (current.reader.path, current.position, reason)
+                        return nil
+                    }
+                }
+                throw LogError.corrupt(current.reader.path, at: current.position, reason)
+            case .batch(let header, let payload):
+                try checkContinuity(header, current)
+                let lines: [UInt8]
+                switch decompressor.decompress(payload, expectedLength: Int(header.uncompressedLength)) {
+                case .success(let bytes): lines = bytes
+                case .failure(let failure):
+                    throw LogError.corrupt(current.reader.path, at: current.position, "the batch's LZ4 frame does not decode (\(failure))")
+                }
+                let records = try splitRecords(lines, header: header, path: current.reader.path, position: current.position)
+                current.position += Int64(header.totalLength)
+                current.expectedPrevious = header.hash
+                cursor = current
+                nextOffset = header.endOffset
+                if skipBelow > header.firstOffset {
+                    return Array(records.dropFirst(Int(skipBelow - header.firstOffset)))
+                }
+                return records
+            }
+        }
+    }
+
+    private func checkContinuity(_ header: BatchHeader, _ current: Cursor) throws {
+        if header.firstOffset != nextOffset {
+            throw LogError.corrupt(
+                current.reader.path, at: current.position,
+                "batch starts at offset \(header.firstOffset), expected \(nextOffset)")
+        }
+        if let expected = current.expectedPrevious, header.previousHash != expected {
+            throw LogError.corrupt(current.reader.path, at: current.position, "batch does not chain to the batch before it")
+        }
+    }
+
+    private func splitRecords(_ lines: [UInt8], header: BatchHeader, path: String, position: Int64) throws -> [LogRecord] {
+        var records: [LogRecord] = []
+        records.reserveCapacity(Int(header.count))
+        var start = 0
+        lines.withUnsafeBytes { raw in
+            while start < raw.count {
+                guard let found = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
+                records.append(LogRecord(offset: header.firstOffset + UInt64(records.count), bytes: lines[start..<end]))
+                start = end + 1
+            }
+        }
+        guard records.count == Int(header.count), start == lines.count else {
+            throw LogError.corrupt(path, at: position, "the batch holds \(records.count) lines, its header says \(header.count)")
+        }
+        return records
+    }
+
+    // MARK: - Segments
+
+    private func segmentBasesNow() throws -> [UInt64] {
+        if let board { return board.frontier.segmentBases }
+        return try LogDirectory.segmentBases(directory)
+    }
+
+    private func isLastSegment(_ base: UInt64) throws -> Bool {
+        if board == nil { segmentBases = try segmentBasesNow() }
+        return segmentBases.last == base
+    }
+
+    private func readableSize(of current: Cursor) throws -> Int64 {
+        if let board {
+            let frontier = board.frontier
+            segmentBases = frontier.segmentBases
+            if frontier.segmentBases.last == current.base { return frontier.activeReadableSize }
+        }
+        switch FileSystem.size(current.fd) {
+        case .success(let size): return size
+        case .failure(let error): throw LogError.io("read the size of a segment", current.reader.path, error)
+        }
+    }
+
+    /// Moves to the segment after the current one; false when there is none yet.
+    private func moveToNextSegment() throws -> Bool {
+        guard let current = cursor else { return false }
+        segmentBases = try segmentBasesNow()
+        guard let index = segmentBases.firstIndex(of: current.base), index + 1 < segmentBases.count else { return false }
+        let next = segmentBases[index + 1]
+        guard next == nextOffset else {
+            throw LogError.corrupt(
+                current.reader.path, at: current.position,
+                "segment ends at offset \(nextOffset) but the next segment starts at \(next)")
+        }
+        let previous = current.expectedPrevious
+        try openCursor(base: next, position: 0, nextOffset: next)
+        cursor?.expectedPrevious = previous
+        return true
+    }
+
+    private func openCursor(base: UInt64, position: Int64, nextOffset: UInt64) throws {
+        closeCursor()
+        let path = LogDirectory.segmentPath(directory, base)
+        let fd = try LogDirectory.openForReading(path)
+        cursor = Cursor(
+            base: base, fd: fd, reader: BufferedFileReader(fd: fd, path: path), position: position,
+            expectedPrevious: position == 0 && base == 0 ? .genesis : nil)
+        self.nextOffset = nextOffset
+    }
+
+    private func closeCursor() {
+        if let cursor { FileSystem.close(cursor.fd) }
+        cursor = nil
+    }
+}
