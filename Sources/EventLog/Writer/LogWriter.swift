@@ -367,14 +367,15 @@ package final class LogWriter: @unchecked Sendable {
             if !keepGoing { state.phase = .stopped(error) }
             return queued
         }
-        for append in appends[index...] { append.waiter?.resume(throwing: error) }
-        for append in queued { append.waiter?.resume(throwing: error) }
+        // Tell the observer (and tails) before the appenders, so that whoever sees the error sees it reported.
         if keepGoing {
             observer?.logAppendDidFail(error)
         } else {
-            board.finish(error)
             observer?.logWriterDidStop(error)
+            board.finish(error)
         }
+        for append in appends[index...] { append.waiter?.resume(throwing: error) }
+        for append in queued { append.waiter?.resume(throwing: error) }
         return keepGoing
     }
 
