@@ -1,0 +1,168 @@
+import ArgumentParser
+import EventLog
+import Foundation
+
+struct LogVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every batch, every hash and the whole chain of a log.",
+        discussion: """
+            Exit status: 0 when the log is intact; 1 when it is damaged (the first bad place is named: file and \
+            byte offset); 3 when it is intact but its last batch is unfinished (a write in progress, or a \
+            crash's leftover that the next writer cuts; never acknowledged).
+            """
+    )
+
+    @Argument(help: "The log directory.") var directory: String
+    @Flag(help: "Print the report as one JSON object.") var json = false
+
+    func run() throws {
+        let report = try reportingLogErrors { try LogVerifier.verify(directory: directory) }
+        if json {
+            printJSON([
+                "intact": report.isIntact,
+                "segments": report.segments, "batches": report.batches, "records": report.records,
+                "firstOffset": report.firstOffset, "endOffset": report.endOffset, "bytesOnDisk": report.bytesOnDisk,
+                "chainHead": report.lastHash?.description as Any,
+                "problem": report.problem.map { ["file": $0.file, "byteOffset": $0.byteOffset, "reason": $0.reason] } as Any,
+                "unfinishedTail": report.unfinishedTail.map { ["file": $0.file, "byteOffset": $0.byteOffset, "reason": $0.reason] } as Any,
+                "notes": report.notes,
+            ])
+        } else {
+            let extent = "\(report.segments) segment(s), \(report.records) record(s) (offsets \(report.firstOffset)..<\(report.endOffset)), \(report.batches) batch(es), \(report.bytesOnDisk) bytes"
+            if let problem = report.problem {
+                print("DAMAGED: \(problem)")
+                print("Checked before the damage: \(extent).")
+                print("Nothing was changed. Keep a copy of this directory; restore the damaged segment from a backup, or rebuild it from the database.")
+            } else {
+                print("OK: \(extent); chain head \(report.lastHash?.description ?? "(empty log)").")
+                if let tail = report.unfinishedTail {
+                    print("Note: the last batch is unfinished: \(tail). It was never acknowledged; a writer opening the log cuts it.")
+                }
+            }
+            for note in report.notes { print("Note: \(note)") }
+        }
+        if !report.isIntact { throw ExitCode(1) }
+        if report.unfinishedTail != nil { throw ExitCode(3) }
+    }
+}
+
+struct LogDumpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dump",
+        abstract: "Print the records of a log, checked, as JSON lines.",
+        discussion: "Every batch is checked against its hash before its records are printed."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case jsonl
+    }
+
+    @Argument(help: "The log directory.") var directory: String
+    @Option(help: "First offset to print.") var from: UInt64?
+    @Option(help: "Last offset to print (inclusive).") var to: UInt64?
+    @Option(help: "Output format: \(Format.allCases.map(\.rawValue).joined(separator: ", ")).") var format = Format.jsonl
+
+    func validate() throws {
+        if let from, let to, to < from { throw ValidationError("--to (\(to)) is before --from (\(from)).") }
+    }
+
+    func run() throws {
+        try reportingLogErrors {
+            let reader = try LogReader(directory: directory)
+            if let from { try reader.seek(to: from) }
+            let output = BufferedOutput()
+            reading: while let records = try reader.nextRecords() {
+                for record in records {
+                    if let to, record.offset > to { break reading }
+                    output.write(record.bytes)
+                    output.write(CollectionOfOne(0x0A))
+                }
+            }
+            output.flush()
+            if let tail = reader.unreadableTail {
+                warn("the last batch is unfinished (\(tail.file) at byte \(tail.byteOffset): \(tail.reason)); it was never acknowledged and is not printed.")
+            }
+        }
+    }
+}
+
+struct LogStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show a log's size, record count, compression and time span."
+    )
+
+    @Argument(help: "The log directory.") var directory: String
+    @Flag(help: "Print the figures as one JSON object.") var json = false
+
+    func run() throws {
+        let stats = try reportingLogErrors { try LogStatistics.read(directory: directory) }
+        let first = stats.firstAppendedAtMillis.map(formatTimestamp(millis:))
+        let last = stats.lastAppendedAtMillis.map(formatTimestamp(millis:))
+        if json {
+            printJSON([
+                "segments": stats.segments, "batches": stats.batches, "records": stats.records,
+                "firstOffset": stats.firstOffset, "endOffset": stats.endOffset, "bytesOnDisk": stats.bytesOnDisk,
+                "uncompressedBytes": stats.uncompressedBytes, "compressionRatio": stats.compressionRatio,
+                "firstAppendedAt": first as Any, "lastAppendedAt": last as Any,
+            ])
+            return
+        }
+        let rows: [(String, String)] = [
+            ("segments", "\(stats.segments)"),
+            ("records", "\(stats.records) (offsets \(stats.firstOffset)..<\(stats.endOffset))"),
+            ("batches", "\(stats.batches)"),
+            ("bytes on disk", "\(stats.bytesOnDisk) (\(humanBytes(stats.bytesOnDisk)))"),
+            ("uncompressed", "\(stats.uncompressedBytes) (\(humanBytes(stats.uncompressedBytes)))"),
+            ("compression", String(format: "%.2f×", stats.compressionRatio)),
+            ("bytes per record", stats.records > 0 ? String(format: "%.1f", Double(stats.bytesOnDisk) / Double(stats.records)) : "-"),
+            ("first record", first ?? "-"),
+            ("last record", last ?? "-"),
+        ]
+        for (name, value) in rows { print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + value) }
+    }
+}
+
+struct LogTailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Print records as they are appended, like `tail -f`.",
+        discussion: "Starts at the log's end unless --from is given; stops on Ctrl-C."
+    )
+
+    @Argument(help: "The log directory.") var directory: String
+    @Option(help: "First offset to print (default: the current end).") var from: UInt64?
+    @Option(help: "How often to look for new records, in milliseconds.") var intervalMilliseconds = 200
+
+    func run() async throws {
+        try await reportingLogErrors {
+            let reader = try LogReader(directory: directory)
+            let start = try from ?? LogStatistics.read(directory: directory).endOffset
+            try reader.seek(to: start)
+            let output = BufferedOutput()
+            while !Task.isCancelled {
+                while let records = try reader.nextRecords() {
+                    for record in records {
+                        output.write(record.bytes)
+                        output.write(CollectionOfOne(0x0A))
+                    }
+                }
+                output.flush()
+                // Another process writes this log: look again shortly.
+                try await Task.sleep(for: .milliseconds(intervalMilliseconds))
+            }
+        }
+    }
+}
+
+func humanBytes(_ count: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct Rananeeti: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rananeeti",
+        abstract: "Takes a cafe's reservations into a durable local log and projects them into PostgreSQL.",
+        version: RananeetiVersion.current,
+        subcommands: [LogCommand.self]
+    )
+}
+
+enum RananeetiVersion {
+    static let current = "0.1.0"
+}
