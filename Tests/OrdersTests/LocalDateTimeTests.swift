@@ -1,0 +1,2 @@
+import Orders
+import Testing
