@@ -1,0 +1,80 @@
+/// When the log appended an event: a UTC time to the millisecond, kept both as the text the
+/// log wrote and as a number.
+///
+/// The text is RFC 3339 in exactly one shape, `YYYY-MM-DDTHH:MM:SS.sssZ` (e.g.
+/// `2026-11-29T03:06:17.123Z`): UTC written as `Z`, three fraction digits, no leap second.
+/// Keeping the text lets a reader show or re-emit it unchanged; the number is for
+/// arithmetic and ordering.
+public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The time as the log wrote it.
+    public let text: String
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    public let millisecondsSinceEpoch: Int64
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS.sssZ`; nil for any other shape or an impossible date.
+    public init?(_ text: String) {
+        var text = text
+        guard let timestamp = text.withUTF8Bytes({ Self(utf8: $0) }) else { return nil }
+        self = timestamp
+    }
+
+    /// Formats a time as `YYYY-MM-DDTHH:MM:SS.sssZ`.
+    ///
+    /// - Parameter millisecondsSinceEpoch: milliseconds since 1970-01-01T00:00:00Z.
+    /// - Returns: nil outside the years 0001...9999, which the text cannot express.
+    public init?(millisecondsSinceEpoch: Int64) {
+        let (days, millisecondOfDay) = millisecondsSinceEpoch.quotientAndRemainder(dividingBy: Self.millisecondsPerDay)
+        let (dayNumber, milliseconds) =
+            millisecondOfDay < 0 ? (Int(days) - 1, Int(millisecondOfDay + Self.millisecondsPerDay))
+            : (Int(days), Int(millisecondOfDay))
+        let date = GregorianCalendar.date(daysSinceUnixEpoch: dayNumber)
+        guard (1...9999).contains(date.year) else { return nil }
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        ASCII.appendDecimal(date.year, width: 4, to: &text)
+        text.append(ASCII.minus)
+        ASCII.appendDecimal(date.month, width: 2, to: &text)
+        text.append(ASCII.minus)
+        ASCII.appendDecimal(date.day, width: 2, to: &text)
+        text.append(UInt8(ascii: "T"))
+        ASCII.appendDecimal(milliseconds / 3_600_000, width: 2, to: &text)
+        text.append(ASCII.colon)
+        ASCII.appendDecimal(milliseconds / 60_000 % 60, width: 2, to: &text)
+        text.append(ASCII.colon)
+        ASCII.appendDecimal(milliseconds / 1000 % 60, width: 2, to: &text)
+        text.append(UInt8(ascii: "."))
+        ASCII.appendDecimal(milliseconds % 1000, width: 3, to: &text)
+        text.append(UInt8(ascii: "Z"))
+        self.text = String(decoding: text, as: UTF8.self)
+        self.millisecondsSinceEpoch = millisecondsSinceEpoch
+    }
+
+    /// ``init(_:)`` over UTF-8 bytes, for the event decoder.
+    init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 24, bytes[4] == ASCII.minus, bytes[7] == ASCII.minus,
+            bytes[10] == UInt8(ascii: "T"), bytes[13] == ASCII.colon, bytes[16] == ASCII.colon,
+            bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z"),
+            let year = ASCII.decimal(in: bytes, at: 0, width: 4),
+            let month = ASCII.decimal(in: bytes, at: 5, width: 2),
+            let day = ASCII.decimal(in: bytes, at: 8, width: 2),
+            let hour = ASCII.decimal(in: bytes, at: 11, width: 2),
+            let minute = ASCII.decimal(in: bytes, at: 14, width: 2),
+            let second = ASCII.decimal(in: bytes, at: 17, width: 2),
+            let millisecond = ASCII.decimal(in: bytes, at: 20, width: 3),
+            year >= 1, GregorianCalendar.isValidDate(year: year, month: month, day: day),
+            hour < 24, minute < 60, second < 60
+        else { return nil }
+        let days = GregorianCalendar.daysSinceUnixEpoch(year: year, month: month, day: day)
+        let secondOfDay = (hour * 60 + minute) * 60 + second
+        self.text = String(decoding: bytes, as: UTF8.self)
+        self.millisecondsSinceEpoch = Int64(days) * Self.millisecondsPerDay + Int64(secondOfDay * 1000 + millisecond)
+    }
+
+    private static let millisecondsPerDay: Int64 = 86_400_000
+
+    public var description: String { text }
+
+    public static func < (lhs: EventTimestamp, rhs: EventTimestamp) -> Bool {
+        lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
+    }
+}

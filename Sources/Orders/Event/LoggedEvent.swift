@@ -1,0 +1,32 @@
+/// An event as read back from the log: the log's stamp and what was recorded.
+public struct LoggedEvent: Sendable, Hashable {
+    /// The event's offset in the log (its sequence number), as stamped by the log.
+    public let offset: UInt64
+    /// When the log appended it.
+    public let appendedAt: EventTimestamp
+    /// What happened.
+    public let kind: Kind
+
+    /// The kinds of events this version knows, and a place for those it does not.
+    public enum Kind: Sendable, Hashable {
+        /// `reservation.accepted`.
+        case reservationAccepted(ReservationEvent)
+        /// An event type this version does not know, written by a newer one. Its other
+        /// fields are not interpreted; a reader should stop or skip it knowingly, never
+        /// treat it as damage.
+        case unknown(type: String)
+    }
+
+    /// The event's `type`, e.g. `reservation.accepted`.
+    public var type: String {
+        switch kind {
+        case .reservationAccepted: ReservationEvent.eventType
+        case .unknown(let type): type
+        }
+    }
+
+    /// The reservation event, or nil for an unknown type.
+    public var reservationEvent: ReservationEvent? {
+        if case .reservationAccepted(let event) = kind { event } else { nil }
+    }
+}

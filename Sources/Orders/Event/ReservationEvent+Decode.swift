@@ -1,0 +1,242 @@
+extension ReservationEvent {
+    /// Decodes one line of the log: an event record with the log's `offset` and
+    /// `appendedAt` in front.
+    ///
+    ///     {"offset":42,"appendedAt":"2026-11-29T03:06:17.123Z","type":"reservation.accepted","node":"node-a",...}
+    ///
+    /// Decoding is strict, because the log is written only by this program: the line must
+    /// be one JSON object (JSON whitespace around it is allowed, so a trailing line feed is
+    /// fine), fields may come in any order but each exactly once, and a
+    /// `reservation.accepted` record must have all its fields, no others, and a reservation
+    /// that is valid *as stored* (trimmed and normalised). The stored digest is kept, not
+    /// recomputed: see ``digestMatchesReservation``.
+    ///
+    /// A line of any other `type` is not an error: it decodes as
+    /// ``LoggedEvent/Kind/unknown(type:)`` with its offset and time, its other fields
+    /// checked for JSON syntax only.
+    ///
+    /// - Parameter line: the bytes of one line, UTF-8.
+    /// - Returns: the stamp and the event.
+    /// - Throws: ``EventDecodingError`` with the byte offset of the first problem.
+    public static func decode(line: UnsafeRawBufferPointer) throws(EventDecodingError) -> LoggedEvent {
+        try line.withMemoryRebound(to: UInt8.self) { bytes throws(EventDecodingError) in
+            try EventLineDecoder.decode(bytes)
+        }
+    }
+
+    /// ``decode(line:)`` for any collection of bytes, e.g. `[UInt8]` or `ArraySlice<UInt8>`
+    /// (read in place when they are contiguous).
+    public static func decode(line: some Collection<UInt8>) throws(EventDecodingError) -> LoggedEvent {
+        try withContiguousBytes(of: line) { bytes throws(EventDecodingError) in
+            try EventLineDecoder.decode(bytes)
+        }
+    }
+}
+
+/// Reads the fields of one stamped event line and interprets them.
+private struct EventLineDecoder {
+    /// Every field name an event line of a known type may have.
+    enum FieldName: Int, CaseIterable {
+        case offset, appendedAt, type, node, digest, name, people, dateTime, notes, testFailures
+
+        static let names: [[UInt8]] = [
+            "offset", "appendedAt", "type", "node", "digest", "name", "people", "datetime", "notes", "testFailures",
+        ].map { Array($0.utf8) }
+
+        var text: String { String(decoding: Self.names[rawValue], as: UTF8.self) }
+    }
+
+    private static let reservationAcceptedType = Array(ReservationEvent.eventType.utf8)
+
+    private let reader: JSONObjectReader
+    private var found = FoundFields()
+    /// The first field of a name this version does not know, fatal only for known types.
+    private var firstUnknownField: JSONField?
+    /// The first repetition of a known field name.
+    private var firstDuplicateField: JSONField?
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> LoggedEvent {
+        let decoder: EventLineDecoder
+        do {
+            decoder = try EventLineDecoder(bytes: bytes)
+        } catch {
+            throw EventDecodingError(error)
+        }
+        return try decoder.interpret()
+    }
+
+    private init(bytes: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
+        var reader = try JSONObjectReader(bytes: bytes)
+        while let field = try reader.nextField() {
+            guard let index = reader.index(of: field.name, in: FieldName.names) else {
+                if firstUnknownField == nil { firstUnknownField = field }
+                continue
+            }
+            let name = FieldName(rawValue: index)!
+            if found[name] == nil {
+                found[name] = field
+            } else if firstDuplicateField == nil {
+                firstDuplicateField = field
+            }
+        }
+        self.reader = reader
+    }
+
+    private func interpret() throws(EventDecodingError) -> LoggedEvent {
+        if let duplicate = firstDuplicateField {
+            throw EventDecodingError(at: duplicate.nameOffset, "duplicate field \(reader.quotedForMessage(duplicate.name))")
+        }
+        let offset = try required(.offset)
+        guard case .integer(let offsetValue) = offset.value, !offsetValue.isNegative else {
+            throw problem(offset, "must be a non-negative integer")
+        }
+        let appendedAtField = try required(.appendedAt)
+        let appendedAt = try utf8(of: appendedAtField) { bytes throws(EventDecodingError) in
+            guard let time = EventTimestamp(utf8: bytes) else {
+                throw problem(appendedAtField, "must be a UTC time like 2026-11-29T03:06:17.123Z")
+            }
+            return time
+        }
+        let typeField = try required(.type)
+        guard case .string(let type) = typeField.value else { throw problem(typeField, "must be a string") }
+        guard reader.string(type, equals: Self.reservationAcceptedType) else {
+            return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .unknown(type: reader.decodeString(type)))
+        }
+        let event = try reservationAccepted()
+        return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .reservationAccepted(event))
+    }
+
+    private func reservationAccepted() throws(EventDecodingError) -> ReservationEvent {
+        if let unknown = firstUnknownField {
+            throw EventDecodingError(
+                at: unknown.nameOffset,
+                "unknown field \(reader.quotedForMessage(unknown.name)) in a \(ReservationEvent.eventType) event"
+            )
+        }
+        let node = try reader.decodeString(string(.node))
+
+        let digestField = try required(.digest)
+        let digest = try utf8(of: digestField) { bytes throws(EventDecodingError) in
+            guard let digest = ReservationDigest(hexUTF8: bytes) else {
+                throw problem(digestField, "must be 20 lowercase hexadecimal digits")
+            }
+            return digest
+        }
+
+        let name = try storedText(.name, ReservationRules.name)
+
+        let peopleField = try required(.people)
+        guard case .integer(let people) = peopleField.value, !people.isNegative,
+            people.magnitude <= UInt64(ReservationRules.peopleRange.upperBound),
+            case .valid(let peopleCount) = ReservationRules.people(Int(people.magnitude))
+        else {
+            throw problem(peopleField, "must be an integer from 1 to 9999")
+        }
+
+        let dateTimeField = try required(.dateTime)
+        let dateTime = try utf8(of: dateTimeField) { bytes throws(EventDecodingError) in
+            do {
+                return try LocalDateTime.parse(utf8: bytes, allowingZeroSeconds: false)
+            } catch {
+                throw problem(dateTimeField, "must be a real date and time written YYYY-MM-DDTHH:MM")
+            }
+        }
+
+        let notes = try storedText(.notes, ReservationRules.notes)
+
+        let testFailuresField = try required(.testFailures)
+        guard case .bool(let testFailures) = testFailuresField.value else {
+            throw problem(testFailuresField, "must be true or false")
+        }
+
+        let reservation = Reservation(
+            checkedName: name,
+            people: peopleCount,
+            dateTime: dateTime,
+            notes: notes,
+            testFailures: testFailures
+        )
+        return ReservationEvent(node: node, digest: digest, reservation: reservation)
+    }
+
+    // MARK: Field access
+
+    private func required(_ name: FieldName) throws(EventDecodingError) -> JSONField {
+        guard let field = found[name] else {
+            throw EventDecodingError(at: reader.bytes.count, "missing field \"\(name.text)\"")
+        }
+        return field
+    }
+
+    private func string(_ name: FieldName) throws(EventDecodingError) -> JSONString {
+        let field = try required(name)
+        guard case .string(let string) = field.value else { throw problem(field, "must be a string") }
+        return string
+    }
+
+    /// A text field that must already be what the rule makes of it: the rule accepts it
+    /// and leaves it unchanged (trimmed, line breaks as LF).
+    private func storedText(
+        _ name: FieldName,
+        _ rule: (String) -> ReservationRules.Check<String>
+    ) throws(EventDecodingError) -> String {
+        let text = try reader.decodeString(string(name))
+        switch rule(text) {
+        case .invalid(let message):
+            throw problem(try required(name), message)
+        case .valid(let clean) where !clean.utf8.elementsEqual(text.utf8):
+            throw problem(try required(name), "has surrounding whitespace or a carriage return")
+        case .valid:
+            return text
+        }
+    }
+
+    private func utf8<Value>(
+        of field: JSONField,
+        _ body: (UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Value
+    ) throws(EventDecodingError) -> Value {
+        guard case .string(let string) = field.value else { throw problem(field, "must be a string") }
+        return try reader.withUTF8(of: string, body)
+    }
+
+    private func problem(_ field: JSONField, _ reason: String) -> EventDecodingError {
+        EventDecodingError(at: field.valueOffset, "field \(reader.quotedForMessage(field.name)): \(reason)")
+    }
+}
+
+/// The fields of a line by name: one stored property each rather than an array, so that
+/// decoding a line allocates nothing for them.
+private struct FoundFields {
+    private var offset, appendedAt, type, node, digest, name, people, dateTime, notes, testFailures: JSONField?
+
+    subscript(_ field: EventLineDecoder.FieldName) -> JSONField? {
+        get {
+            switch field {
+            case .offset: offset
+            case .appendedAt: appendedAt
+            case .type: type
+            case .node: node
+            case .digest: digest
+            case .name: name
+            case .people: people
+            case .dateTime: dateTime
+            case .notes: notes
+            case .testFailures: testFailures
+            }
+        }
+        set {
+            switch field {
+            case .offset: offset = newValue
+            case .appendedAt: appendedAt = newValue
+            case .type: type = newValue
+            case .node: node = newValue
+            case .digest: digest = newValue
+            case .name: name = newValue
+            case .people: people = newValue
+            case .dateTime: dateTime = newValue
+            case .notes: notes = newValue
+            case .testFailures: testFailures = newValue
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/// The event of a reservation accepted by a node: what the log stores for every booking.
+///
+/// ``encodeRecord()`` writes it as one line of compact JSON, fields in this order:
+///
+///     {"type":"reservation.accepted","node":"node-a","digest":"2e401f4cba1d2e90f354","name":"Bob","people":2,"datetime":"2020-11-16T20:00","notes":"window seat","testFailures":false}
+///
+/// The event log puts `"offset"` and `"appendedAt"` in front when it appends the record;
+/// ``decode(line:)`` reads such a stamped line back. `docs/EVENTS.md` documents each field.
+public struct ReservationEvent: Sendable, Hashable {
+    /// The `type` of this event in the log.
+    public static let eventType = "reservation.accepted"
+
+    /// The node (app server) that accepted the reservation.
+    public let node: String
+    /// The reservation's digest, computed when it was accepted.
+    public let digest: ReservationDigest
+    /// The reservation as accepted.
+    public let reservation: Reservation
+
+    /// Creates the event of `node` accepting `reservation`, computing its digest.
+    ///
+    /// - Parameters:
+    ///   - node: the name of the accepting node, as configured.
+    ///   - reservation: the validated reservation.
+    public init(node: String, reservation: Reservation) {
+        self.init(node: node, digest: reservation.digest, reservation: reservation)
+    }
+
+    /// Restores an event as it was written, keeping the stored digest.
+    init(node: String, digest: ReservationDigest, reservation: Reservation) {
+        self.node = node
+        self.digest = digest
+        self.reservation = reservation
+    }
+
+    /// Whether the stored digest is the one the reservation hashes to.
+    ///
+    /// Decoding does not check this, as it costs a BLAKE2b per event; `log verify` and
+    /// audits should.
+    public var digestMatchesReservation: Bool {
+        digest == reservation.digest
+    }
+}
+
+extension ReservationEvent {
+    /// The event as a log record: a compact JSON object on one line, without the
+    /// `offset` and `appendedAt` that the log adds.
+    ///
+    /// The bytes start with `{`, end with `}` and hold no raw line break (control
+    /// characters are escaped), which is what the log requires of a record. Non-ASCII text
+    /// is written as UTF-8.
+    public func encodeRecord() -> [UInt8] {
+        var record: [UInt8] = []
+        appendRecord(to: &record)
+        return record
+    }
+
+    /// Appends the bytes of ``encodeRecord()`` to `output`, for callers that batch records
+    /// into one buffer.
+    public func appendRecord(to output: inout [UInt8]) {
+        output.reserveCapacity(
+            output.count + 160 + node.utf8.count + reservation.name.utf8.count + reservation.notes.utf8.count
+        )
+        output.append(contentsOf: #"{"type":"reservation.accepted","node":"#.utf8)
+        JSONStringWriter.append(node, to: &output)
+        output.append(contentsOf: #","digest":""#.utf8)
+        digest.appendHex(to: &output)
+        output.append(contentsOf: #"","name":"#.utf8)
+        JSONStringWriter.append(reservation.name, to: &output)
+        output.append(contentsOf: #","people":"#.utf8)
+        ASCII.appendDecimal(UInt64(reservation.people), to: &output)
+        output.append(contentsOf: #","datetime":""#.utf8)
+        reservation.dateTime.appendText(to: &output)
+        output.append(contentsOf: #"","notes":"#.utf8)
+        JSONStringWriter.append(reservation.notes, to: &output)
+        output.append(contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8)
+    }
+}

@@ -1,0 +1,53 @@
+/// SplitMix64: a small, fast generator whose sequence depends only on its seed, so that a
+/// failing random test fails the same way on every run.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// Random text meant to break escaping: quotes, backslashes, every kind of control, line
+/// breaks, non-ASCII letters, combining marks, scalars above U+FFFF and the edges of the
+/// Unicode range.
+enum HostileText {
+    static let awkwardScalars: [Unicode.Scalar] = [
+        "\"", "\\", "/", "<", ">", "&", "'", " ", "\n", "\r", "\t", "\u{08}", "\u{0C}", "\u{00}", "\u{01}",
+        "\u{1F}", "\u{7F}", "\u{80}", "\u{85}", "\u{9F}", "\u{A0}", "é", "ß", "Ω", "ж", "中", "\u{2028}",
+        "\u{2029}", "\u{202E}", "\u{FEFF}", "\u{FFFD}", "\u{FFFF}", "\u{E000}", "😀", "🎂", "\u{1D11E}",
+        "\u{10FFFF}", "\u{301}", "\u{3000}",
+    ]
+
+    /// A string of 0...`maximumLength` scalars, about half of them awkward.
+    static func random(maximumLength: Int, using generator: inout SeededRandom) -> String {
+        let length = Int.random(in: 0...maximumLength, using: &generator)
+        var scalars = String.UnicodeScalarView()
+        for _ in 0..<length {
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<4:
+                scalars.append(Unicode.Scalar(UInt8.random(in: 0x20...0x7E, using: &generator)))
+            case 4..<9:
+                scalars.append(awkwardScalars.randomElement(using: &generator)!)
+            default:
+                scalars.append(anyScalar(using: &generator))
+            }
+        }
+        return String(scalars)
+    }
+
+    /// Any Unicode scalar value at all (surrogate code points are not scalars).
+    static func anyScalar(using generator: inout SeededRandom) -> Unicode.Scalar {
+        while true {
+            if let scalar = Unicode.Scalar(UInt32.random(in: 0...0x10FFFF, using: &generator)) { return scalar }
+        }
+    }
+}
