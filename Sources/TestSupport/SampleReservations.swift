@@ -1,4 +1,4 @@
-import Orders
+public import Orders
 
 /// Realistic reservations, the same for the same seed: names from several scripts, typical notes, party sizes
 /// and times a cafe sees. Used by tests and benchmarks so that compression and parsing figures mean something.
