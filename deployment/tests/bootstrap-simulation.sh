@@ -217,5 +217,5 @@ run guard i-0guard
 
 passed=$(grep -c '^ok ' "$RESULTS" || true)
 failed=$(grep -c '^FAIL ' "$RESULTS" || true)
-echo "$passed passed, $failed failed"
+echo "$passed of $((passed + failed)) assertions hold"
 [ "$failed" -eq 0 ]
