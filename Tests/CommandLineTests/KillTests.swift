@@ -1,0 +1,133 @@
+import Foundation
+import Synchronization
+import Testing
+
+import EventLog
+import Orders
+import TestSupport
+
+/// A child process appends in a loop and is killed with SIGKILL at random moments: every offset it reported
+/// durable must be readable afterwards, with its exact content.
+@Suite("SIGKILL while appending")
+struct KillTests {
+    @Test("every acknowledged append survives SIGKILL, over 25 rounds")
+    func killedAppender() async throws {
+        signal(SIGPIPE, SIG_IGN)  // writes into a killed child's stdin must fail, not kill the test
+        let binary = try BuiltProducts.executable("rananeeti")
+        var rng = SplitMix(seed: UInt64(ProcessInfo.processInfo.environment["RANANEETI_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64(time(nil))))
+        print("KillTests seed: \(rng.seed) (set RANANEETI_TEST_SEED to replay)")
+        try await withTemporaryDirectory(label: "kill") { dir in
+            let logPath = dir.appending("log")
+            var acknowledged: [UInt64: Reservation] = [:]
+            var samples = SampleReservations(seed: rng.seed)
+            for round in 0..<25 {
+                let killAfter = Int(rng.next() % 400) + 1
+                let acks = try runAndKill(binary: binary, log: logPath, round: round, killAfter: killAfter, samples: &samples)
+                #expect(acks.count >= killAfter, "round \(round): the child acknowledged \(acks.count) before the kill")
+                for (offset, reservation) in acks {
+                    #expect(acknowledged[offset] == nil, "offset \(offset) acknowledged twice")
+                    acknowledged[offset] = reservation
+                }
+                // Reopen as the next writer would: recovery may cut a torn tail, never an acknowledged record.
+                let log = try EventLog(directory: logPath)
+                var found = 0
+                for record in try readRecords(log) {
+                    guard let expected = acknowledged[record.offset] else { continue }
+                    let event = try ReservationEvent.decode(line: record.bytes)
+                    #expect(event.reservationEvent?.reservation == expected, "offset \(record.offset) changed")
+                    #expect(event.reservationEvent?.digest == ReservationDigest(of: expected))
+                    found += 1
+                }
+                #expect(found == acknowledged.count, "round \(round): \(acknowledged.count - found) acknowledged record(s) missing")
+                await log.close()
+                #expect(try LogVerifier.verify(directory: logPath).isIntact)
+            }
+            #expect(acknowledged.count > 25)
+        }
+    }
+
+    private func readRecords(_ log: EventLog) throws -> [LogRecord] {
+        let reader = try log.makeReader()
+        var all: [LogRecord] = []
+        while let records = try reader.nextRecords() { all += records }
+        return all
+    }
+
+    /// Starts `rananeeti log append`, feeds it reservations, and kills it with SIGKILL after `killAfter`
+    /// acknowledgements, while more appends are in flight. Returns what it acknowledged.
+    private func runAndKill(
+        binary: String, log: String, round: Int, killAfter: Int, samples: inout SampleReservations
+    ) throws -> [(UInt64, Reservation)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["log", "append", log, "--node-id", "kill-test"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+
+        let reservations = (0..<5_000).map { _ in samples.reservation() }
+        let lines = reservations.map { r in
+            #"{"name":\#(jsonString(r.name)),"people":\#(r.people),"datetime":"\#(r.dateTime)","notes":\#(jsonString(r.notes)),"testFailures":\#(r.testFailures)}"#
+                + "\n"
+        }
+        let feeder = Thread {
+            for line in lines {
+                do { try input.fileHandleForWriting.write(contentsOf: Data(line.utf8)) } catch { return }
+            }
+        }
+        feeder.start()
+
+        var acks: [(UInt64, Reservation)] = []
+        var pending = Data()
+        let reader = output.fileHandleForReading
+        reading: while true {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            pending.append(chunk)
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...newline)
+                let parts = line.split(separator: " ")
+                guard parts.count == 2, let offset = UInt64(parts[0]) else {
+                    Issue.record("unexpected output line: \(line)")
+                    continue
+                }
+                let reservation = reservations[acks.count]
+                #expect(String(parts[1]) == ReservationDigest(of: reservation).description)
+                acks.append((offset, reservation))
+                if acks.count == killAfter {
+                    kill(process.processIdentifier, SIGKILL)
+                }
+            }
+        }
+        process.waitUntilExit()
+        try? input.fileHandleForWriting.close()
+        #expect(process.terminationReason == .uncaughtSignal, "round \(round): the child was meant to be killed")
+        return acks
+    }
+}
+
+private func jsonString(_ text: String) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+    return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+}
+
+/// A small seeded generator, so a failing run can be replayed.
+struct SplitMix {
+    let seed: UInt64
+    private var state: UInt64
+    init(seed: UInt64) {
+        self.seed = seed
+        state = seed
+    }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
