@@ -1,0 +1,145 @@
+public import Orders
+
+/// Where a reservation is on its way into the system of record.
+public enum ReservationState: String, Sendable, Hashable, Codable {
+    /// On this node's disk, not yet in the database.
+    case pending
+    /// Written into `cafe.ordersraw` by this node's projector.
+    case confirmed
+    /// Already in `cafe.ordersraw` when this node's projector got to it (sent by another node, or the old
+    /// site): the same reservation, kept once.
+    case duplicate
+
+    /// True once the state will not change any more.
+    public var isFinal: Bool { self != .pending }
+}
+
+/// Where an answer came from.
+public enum ReadSource: String, Sendable, Hashable, Codable {
+    /// PostgreSQL answered in time (merged with this node's events it has not seen yet).
+    case database
+    /// PostgreSQL could not answer in time: this node's local projection answered alone.
+    case local
+}
+
+/// Everything known about one reservation, for its status page.
+public struct ReservationStatus: Sendable, Hashable {
+    public var digest: ReservationDigest
+    public var reservation: Reservation
+    public var state: ReservationState
+    /// This node's log offset for it, when it came through this node.
+    public var offset: UInt64?
+    /// The node that accepted it, when known.
+    public var node: String?
+    /// When this node's log accepted it.
+    public var acceptedAt: EventTimestamp?
+    /// When this node's projector wrote it (or found it already there).
+    public var projectedAt: EventTimestamp?
+    /// Projection attempts that failed so far (each one retried).
+    public var failedAttempts: Int
+    /// The last projection failure, in words for a person.
+    public var lastFailure: String?
+
+    public init(
+        digest: ReservationDigest, reservation: Reservation, state: ReservationState, offset: UInt64? = nil,
+        node: String? = nil, acceptedAt: EventTimestamp? = nil, projectedAt: EventTimestamp? = nil,
+        failedAttempts: Int = 0, lastFailure: String? = nil
+    ) {
+        self.digest = digest
+        self.reservation = reservation
+        self.state = state
+        self.offset = offset
+        self.node = node
+        self.acceptedAt = acceptedAt
+        self.projectedAt = projectedAt
+        self.failedAttempts = failedAttempts
+        self.lastFailure = lastFailure
+    }
+}
+
+/// The outcome of taking a reservation.
+public enum AcceptOutcome: Sendable, Hashable {
+    /// Stored durably now.
+    case accepted(ReservationStatus)
+    /// The same reservation (same digest) was already taken; nothing new was stored.
+    case alreadyAccepted(ReservationStatus)
+
+    public var status: ReservationStatus {
+        switch self {
+        case .accepted(let status), .alreadyAccepted(let status): status
+        }
+    }
+}
+
+/// A page of reservations, in order of date-time, then digest.
+public struct ReservationPage: Sendable, Hashable {
+    public var items: [ReservationStatus]
+    public var source: ReadSource
+    /// Pass to the next call to continue after the last item; nil on the last page.
+    public var nextCursor: ReservationCursor?
+
+    public init(items: [ReservationStatus], source: ReadSource, nextCursor: ReservationCursor?) {
+        self.items = items
+        self.source = source
+        self.nextCursor = nextCursor
+    }
+}
+
+/// A position in the date-time order of reservations: after `(dateTime, digest)`.
+public struct ReservationCursor: Sendable, Hashable {
+    public var dateTime: LocalDateTime
+    public var digest: ReservationDigest
+
+    public init(dateTime: LocalDateTime, digest: ReservationDigest) {
+        self.dateTime = dateTime
+        self.digest = digest
+    }
+}
+
+/// How a node is doing, for `/readyz`, `/metrics` and the pages' banner.
+public struct BookHealth: Sendable, Hashable {
+    /// The log takes appends. When false, `logProblem` says why; the node must not take reservations.
+    public var logWritable: Bool
+    public var logProblem: String?
+    /// Whether a database is configured at all (log-only mode when not).
+    public var databaseConfigured: Bool
+    /// Whether the projector's last contact with the database succeeded.
+    public var databaseReachable: Bool
+    public var lastDatabaseError: String?
+    /// Events in the log not yet projected, and the age of the oldest of them, in seconds.
+    public var projectionLagEvents: UInt64
+    public var projectionLagSeconds: Double
+
+    public init(
+        logWritable: Bool, logProblem: String? = nil, databaseConfigured: Bool, databaseReachable: Bool,
+        lastDatabaseError: String? = nil, projectionLagEvents: UInt64 = 0, projectionLagSeconds: Double = 0
+    ) {
+        self.logWritable = logWritable
+        self.logProblem = logProblem
+        self.databaseConfigured = databaseConfigured
+        self.databaseReachable = databaseReachable
+        self.lastDatabaseError = lastDatabaseError
+        self.projectionLagEvents = projectionLagEvents
+        self.projectionLagSeconds = projectionLagSeconds
+    }
+}
+
+/// The reservations of one node, as the web layer sees them: take one, look one up, list them.
+///
+/// Taking never waits on PostgreSQL. Reads try PostgreSQL under a short deadline and fall back to the
+/// node's local projection, saying so in ``ReadSource``.
+public protocol ReservationBook: Sendable {
+    /// Stores `reservation` durably (on disk before this returns) unless the same reservation is already
+    /// stored. Throws a `LogError` when the log cannot take it (disk full: retry later; writer stopped).
+    func accept(_ reservation: Reservation) async throws -> AcceptOutcome
+
+    /// The reservation with `digest`, or nil when neither the database nor this node knows it.
+    func status(of digest: ReservationDigest) async -> (status: ReservationStatus?, source: ReadSource)
+
+    /// Reservations with `from <= dateTime < to`, at most `limit`, after `cursor`.
+    func list(from: LocalDateTime, to: LocalDateTime, limit: Int, after cursor: ReservationCursor?) async
+        -> ReservationPage
+
+    /// How the node is doing now.
+    func health() async -> BookHealth
+}
