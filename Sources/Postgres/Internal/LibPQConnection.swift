@@ -62,6 +62,9 @@ final class LibPQConnection {
         while true {
             switch status {
             case PGRES_POLLING_OK:
+                // Server notices ("relation already exists, skipping") are not errors; libpq's default prints
+                // them on standard error, which operators would read as trouble. Drop them.
+                _ = PQsetNoticeReceiver(connection, { _, _ in }, nil)
                 // Non-blocking from here on, so that sending a large statement never blocks in send(2).
                 if PQsetnonblocking(connection, 1) != 0 {
                     let message = LibPQConnection.errorMessage(connection)
