@@ -42,9 +42,7 @@ extension Reservation {
         case name, people, dateTime, notes, testFailures
     }
 
-    private static let bodyFieldNames: [[UInt8]] = [
-        ReservationField.name, .people, .dateTime, .notes, .testFailures,
-    ].map { Array($0.rawValue.utf8) }
+    private static let bodyFieldNames: [StaticString] = ["name", "people", "datetime", "notes", "testFailures"]
 
     private static func read(jsonBody bytes: UnsafeBufferPointer<UInt8>) throws(ReservationRequestError) -> Reservation {
         typealias Message = ReservationRules.Message
