@@ -16,14 +16,22 @@ struct DecodeSpeedTests {
     static func makeLines() throws -> (buffer: [UInt8], lines: [Range<Int>]) {
         var generator = SeededRandom(seed: 1)
         let names = ["Bob", "Zoë Müller", "山田 太郎", "Aoife O'Brien", "José \"Pepe\" García", "Li Wei", "Ngozi Okafor"]
-        let notes = ["", "", "window seat", "birthday 🎂, a cake at 9pm please", "high chair\nand a quiet table", "allergy: nuts"]
+        let notes = [
+            "", "", "window seat", "birthday 🎂, a cake at 9pm please", "high chair\nand a quiet table", "allergy: nuts",
+        ]
         var buffer: [UInt8] = []
         var lines: [Range<Int>] = []
         for offset in 0..<eventCount {
             let reservation = try Reservation(
                 name: names.randomElement(using: &generator)!,
                 people: Int.random(in: 1...12, using: &generator),
-                dateTime: LocalDateTime(year: 2026, month: 12, day: Int.random(in: 1...31, using: &generator), hour: 19, minute: 30),
+                dateTime: LocalDateTime(
+                    year: 2026,
+                    month: 12,
+                    day: Int.random(in: 1...31, using: &generator),
+                    hour: 19,
+                    minute: 30
+                ),
                 notes: notes.randomElement(using: &generator)!,
                 testFailures: Int.random(in: 0..<20, using: &generator) == 0
             )
@@ -54,7 +62,9 @@ struct DecodeSpeedTests {
             best = min(best, elapsed)
         }
         let nanoseconds = Double(best.components.attoseconds) / 1e9 + Double(best.components.seconds) * 1e9
-        print("decode: \(Self.eventCount) events, best of 5 \(best), \(nanoseconds / Double(Self.eventCount)) ns/event, \(buffer.count / Self.eventCount) bytes/line (checksum \(checksum))")
+        print(
+            "decode: \(Self.eventCount) events, best of 5 \(best), \(nanoseconds / Double(Self.eventCount)) ns/event, \(buffer.count / Self.eventCount) bytes/line (checksum \(checksum))"
+        )
         #expect(checksum > 0)
     }
 
@@ -62,7 +72,9 @@ struct DecodeSpeedTests {
     func encode() throws {
         let (buffer, lines) = try Self.makeLines()
         let events = try buffer.withUnsafeBytes { bytes in
-            try lines.map { try ReservationEvent.decode(line: UnsafeRawBufferPointer(rebasing: bytes[$0])).reservationEvent! }
+            try lines.map {
+                try ReservationEvent.decode(line: UnsafeRawBufferPointer(rebasing: bytes[$0])).reservationEvent!
+            }
         }
         let clock = ContinuousClock()
         var output: [UInt8] = []

@@ -19,9 +19,14 @@ struct ReservationDigestTests {
     @Test("hashes the old site's form JSON, written as json.dumps writes it")
     func legacyJSON() {
         let json = String(decoding: LegacyForm(Fixtures.bob).json(), as: UTF8.self)
-        #expect(json == #"{"Name": "Bob", "People": "2", "date": "2020-11-16T20:00", "Message": "window seat, caf\u00e9"}"#)
+        #expect(
+            json == #"{"Name": "Bob", "People": "2", "date": "2020-11-16T20:00", "Message": "window seat, caf\u00e9"}"#
+        )
         let ticked = LegacyForm(name: "", people: "", date: "", message: "", emulate: true)
-        #expect(String(decoding: ticked.json(), as: UTF8.self) == #"{"Name": "", "People": "", "date": "", "Message": "", "Emulate": "on"}"#)
+        #expect(
+            String(decoding: ticked.json(), as: UTF8.self)
+                == #"{"Name": "", "People": "", "date": "", "Message": "", "Emulate": "on"}"#
+        )
     }
 
     @Test("escapes like Python's ensure_ascii")
@@ -39,10 +44,19 @@ struct ReservationDigestTests {
 
     @Test("is computed over the trimmed, normalised reservation")
     func normalisedInput() throws {
-        let sloppy = try Reservation(form: .init(name: "  Bob ", people: "02", dateTime: "2020-11-16T20:00:00", notes: "window seat, café\r\n"))
+        let sloppy = try Reservation(
+            form: .init(name: "  Bob ", people: "02", dateTime: "2020-11-16T20:00:00", notes: "window seat, café\r\n")
+        )
         #expect(sloppy.digest == Fixtures.bob.digest)
-        let multiLine = try Reservation(form: .init(name: "Bob", people: "2", dateTime: "2020-11-16T20:00", notes: "a\r\nb"))
-        #expect(multiLine.digest == ReservationDigest(of: LegacyForm(name: "Bob", people: "2", date: "2020-11-16T20:00", message: "a\nb", emulate: false)))
+        let multiLine = try Reservation(
+            form: .init(name: "Bob", people: "2", dateTime: "2020-11-16T20:00", notes: "a\r\nb")
+        )
+        #expect(
+            multiLine.digest
+                == ReservationDigest(
+                    of: LegacyForm(name: "Bob", people: "2", date: "2020-11-16T20:00", message: "a\nb", emulate: false)
+                )
+        )
     }
 
     @Test("reads back the 20 lowercase hex digits it prints, and only those")

@@ -24,10 +24,14 @@ struct ReservationEventTests {
             notes: "one\ntwo\u{2028}three 😀",
             testFailures: true
         )
-        let tickedRecord = String(decoding: ReservationEvent(node: "n\u{1}", reservation: ticked).encodeRecord(), as: UTF8.self)
+        let tickedRecord = String(
+            decoding: ReservationEvent(node: "n\u{1}", reservation: ticked).encodeRecord(),
+            as: UTF8.self
+        )
         #expect(
             tickedRecord
-                == #"{"type":"reservation.accepted","node":"n\u0001","digest":"\#(ticked.digest)","name":"Ann \"A\" \\ B","people":9999,"datetime":"0001-01-01T00:00","notes":"one\ntwo"# + "\u{2028}three 😀" + #"","testFailures":true}"#
+                == #"{"type":"reservation.accepted","node":"n\u0001","digest":"\#(ticked.digest)","name":"Ann \"A\" \\ B","people":9999,"datetime":"0001-01-01T00:00","notes":"one\ntwo"#
+                + "\u{2028}three 😀" + #"","testFailures":true}"#
         )
     }
 
@@ -68,7 +72,9 @@ struct ReservationEventTests {
             // What the log requires of a record.
             #expect(record.first == UInt8(ascii: "{") && record.last == UInt8(ascii: "}"))
             #expect(!record.contains(0x0A) && !record.contains(0x0D))
-            let logged = try ReservationEvent.decode(line: Fixtures.stamp(record, offset: offset, appendedAt: Self.appendedAt))
+            let logged = try ReservationEvent.decode(
+                line: Fixtures.stamp(record, offset: offset, appendedAt: Self.appendedAt)
+            )
             #expect(logged.offset == offset)
             #expect(logged.reservationEvent == event)
             // Equal by bytes, not merely by Unicode equivalence.
@@ -81,7 +87,9 @@ struct ReservationEventTests {
 
     @Test("reads any field order, JSON whitespace and escapes, from any byte container")
     func flexibleButValid() throws {
-        let line = #" {"notes":"","testFailures":true,"datetime":"2020-11-16T20:00","people":2,"name":"B\u006fb","digest":"2e401f4cba1d2e90f354","node":"n","type":"reservation.accepted","appendedAt":"2026-11-29T03:06:17.123Z","offset":18446744073709551615}"# + "\n"
+        let line =
+            #" {"notes":"","testFailures":true,"datetime":"2020-11-16T20:00","people":2,"name":"B\u006fb","digest":"2e401f4cba1d2e90f354","node":"n","type":"reservation.accepted","appendedAt":"2026-11-29T03:06:17.123Z","offset":18446744073709551615}"#
+            + "\n"
         let bytes = Array(line.utf8)
         let logged = try ReservationEvent.decode(line: bytes)
         #expect(logged.offset == UInt64.max)
@@ -95,7 +103,8 @@ struct ReservationEventTests {
 
     @Test("reads an event of a type it does not know as such, not as damage")
     func unknownType() throws {
-        let line = #"{"offset":7,"appendedAt":"2026-11-29T03:06:17.123Z","type":"reservation.cancelled","digest":"2e401f4cba1d2e90f354","reason":{"by":"guest","codes":[1,2.5,null,true]}}"#
+        let line =
+            #"{"offset":7,"appendedAt":"2026-11-29T03:06:17.123Z","type":"reservation.cancelled","digest":"2e401f4cba1d2e90f354","reason":{"by":"guest","codes":[1,2.5,null,true]}}"#
         let logged = try ReservationEvent.decode(line: Array(line.utf8))
         #expect(logged.offset == 7)
         #expect(logged.kind == .unknown(type: "reservation.cancelled"))
@@ -131,10 +140,22 @@ struct ReservationEventTests {
         ("offset", "18446744073709551616", #"field "offset": must be a non-negative integer"#),
         ("offset", #""42""#, #"field "offset": must be a non-negative integer"#),
         ("appendedAt", nil, #"missing field "appendedAt""#),
-        ("appendedAt", #""2026-11-29T03:06:17Z""#, #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#),
-        ("appendedAt", #""2026-11-29T03:06:17.123+00:00""#, #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#),
-        ("appendedAt", #""2026-02-29T03:06:17.123Z""#, #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#),
-        ("appendedAt", #""2026-11-29T03:06:60.000Z""#, #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#),
+        (
+            "appendedAt", #""2026-11-29T03:06:17Z""#,
+            #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#
+        ),
+        (
+            "appendedAt", #""2026-11-29T03:06:17.123+00:00""#,
+            #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#
+        ),
+        (
+            "appendedAt", #""2026-02-29T03:06:17.123Z""#,
+            #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#
+        ),
+        (
+            "appendedAt", #""2026-11-29T03:06:60.000Z""#,
+            #"field "appendedAt": must be a UTC time like 2026-11-29T03:06:17.123Z"#
+        ),
         ("appendedAt", "1795921577123", #"field "appendedAt": must be a string"#),
         ("type", nil, #"missing field "type""#),
         ("type", "1", #"field "type": must be a string"#),
@@ -145,13 +166,22 @@ struct ReservationEventTests {
         ("name", #""""#, #"field "name": Please tell us the name for the booking."#),
         ("name", #""Bob ""#, #"field "name": has surrounding whitespace or a carriage return"#),
         ("name", #""Bo\nb""#, #"field "name": The name must be a single line without control characters."#),
-        ("name", "\"" + String(repeating: "x", count: 41) + "\"", #"field "name": The name can be at most 40 characters long."#),
+        (
+            "name", "\"" + String(repeating: "x", count: 41) + "\"",
+            #"field "name": The name can be at most 40 characters long."#
+        ),
         ("people", "0", #"field "people": must be an integer from 1 to 9999"#),
         ("people", "10000", #"field "people": must be an integer from 1 to 9999"#),
         ("people", #""2""#, #"field "people": must be an integer from 1 to 9999"#),
         ("people", "2.0", #"field "people": must be an integer from 1 to 9999"#),
-        ("datetime", #""2020-11-16T20:00:00""#, #"field "datetime": must be a real date and time written YYYY-MM-DDTHH:MM"#),
-        ("datetime", #""2021-02-29T20:00""#, #"field "datetime": must be a real date and time written YYYY-MM-DDTHH:MM"#),
+        (
+            "datetime", #""2020-11-16T20:00:00""#,
+            #"field "datetime": must be a real date and time written YYYY-MM-DDTHH:MM"#
+        ),
+        (
+            "datetime", #""2021-02-29T20:00""#,
+            #"field "datetime": must be a real date and time written YYYY-MM-DDTHH:MM"#
+        ),
         ("notes", nil, #"missing field "notes""#),
         ("notes", "null", #"field "notes": must be a string"#),
         ("notes", #""a\r\nb""#, #"field "notes": has surrounding whitespace or a carriage return"#),
@@ -181,7 +211,10 @@ struct ReservationEventTests {
             _ = try ReservationEvent.decode(line: Array(line.utf8))
         } catch {
             #expect(error.byteOffset == valueOffset)
-            #expect(error.description == #"invalid event record at byte \#(valueOffset): field "people": must be an integer from 1 to 9999"#)
+            #expect(
+                error.description
+                    == #"invalid event record at byte \#(valueOffset): field "people": must be an integer from 1 to 9999"#
+            )
         }
     }
 
@@ -191,7 +224,10 @@ struct ReservationEventTests {
             ("", 0, "malformed JSON: expected a JSON object, found the end of the input"),
             (#"{"offset":1}{"offset":2}"#, 12, "malformed JSON: unexpected data after the end of the JSON object"),
             (#"{"offset":1,"offset":2}"#, 12, #"duplicate field "offset""#),
-            (#"{"offset":1,"appendedAt":"2026-11-29T03:06:17.123Z","type":"x\ud800"}"#, 61, #"malformed JSON: lone surrogate in \u escape (a high surrogate without a low one)"#),
+            (
+                #"{"offset":1,"appendedAt":"2026-11-29T03:06:17.123Z","type":"x\ud800"}"#, 61,
+                #"malformed JSON: lone surrogate in \u escape (a high surrogate without a low one)"#
+            ),
             (#"{"offset":1,"#, 12, "malformed JSON: expected a field name in double quotes"),
         ]
     )

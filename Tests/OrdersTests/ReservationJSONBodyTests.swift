@@ -3,7 +3,8 @@ import Testing
 
 @Suite("Reservation from a JSON body")
 struct ReservationJSONBodyTests {
-    static let example = #"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat", "testFailures": false}"#
+    static let example =
+        #"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat", "testFailures": false}"#
 
     func read(_ body: String) throws(ReservationRequestError) -> Reservation {
         try Reservation(jsonBody: Array(body.utf8))
@@ -25,7 +26,9 @@ struct ReservationJSONBodyTests {
     @Test("reads the documented example")
     func example() throws {
         let reservation = try read(Self.example)
-        #expect(reservation == (try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: "window seat")))
+        #expect(
+            reservation == (try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: "window seat"))
+        )
     }
 
     @Test(
@@ -44,12 +47,17 @@ struct ReservationJSONBodyTests {
 
     @Test("decodes every escape, surrogate pairs included")
     func escapes() throws {
-        let body = #"{"na\u006de": "Zo\u00eb \ud83c\udf82 \"B\\b\" \/", "people": 2, "datetime": "2020-11-16T20:00", "notes": "a\r\nb\nc\u0020d", "testFailures": true}"#
+        let body =
+            #"{"na\u006de": "Zo\u00eb \ud83c\udf82 \"B\\b\" \/", "people": 2, "datetime": "2020-11-16T20:00", "notes": "a\r\nb\nc\u0020d", "testFailures": true}"#
         let reservation = try read(body)
         #expect(reservation.name == "Zoë 🎂 \"B\\b\" /")
         #expect(reservation.notes == "a\nb\nc d")
         // A tab, however it is written, is a control character.
-        #expect(problems(body.replacing(#"\u0020"#, with: #"\t"#)) == [Problem(field: .notes, message: Messages.notesControl)])
+        #expect(
+            problems(body.replacing(#"\u0020"#, with: #"\t"#)) == [
+                Problem(field: .notes, message: Messages.notesControl)
+            ]
+        )
         #expect(reservation.testFailures)
     }
 
@@ -150,8 +158,10 @@ struct ReservationJSONBodyTests {
         (#"{"a": nul"#, 6, "expected 'null'"),
         (#"{"a": [1,]}"#, 9, "expected a value (string, number, true, false, null, object or array)"),
         (#"{"a": {"b" 1}}"#, 11, "expected ':' after a field name"),
-        ("{\"a\": " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33) + "}", 38,
-         "nested deeper than 32 levels"),
+        (
+            "{\"a\": " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33) + "}", 38,
+            "nested deeper than 32 levels"
+        ),
     ]
 
     @Test("malformed JSON is one error with the byte position", arguments: malformedBodies)
@@ -202,4 +212,3 @@ struct ReservationJSONBodyTests {
         }
     }
 }
-

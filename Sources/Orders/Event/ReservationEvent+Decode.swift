@@ -60,7 +60,11 @@ private struct EventLineDecoder {
         ///
         /// `expected` is tried first: records are written in one order, so guessing the
         /// field after the previous one makes the common case a single comparison.
-        static func named(_ token: JSONString, expecting expected: FieldName?, in reader: JSONObjectReader) -> FieldName? {
+        static func named(
+            _ token: JSONString,
+            expecting expected: FieldName?,
+            in reader: JSONObjectReader
+        ) -> FieldName? {
             if let expected, reader.string(token, equals: expected.text) { return expected }
             for rawValue in 0..<count {
                 let name = FieldName(rawValue: rawValue)!
@@ -109,7 +113,10 @@ private struct EventLineDecoder {
 
     private func interpret() throws(EventDecodingError) -> LoggedEvent {
         if let duplicate = firstDuplicateField {
-            throw EventDecodingError(at: duplicate.nameOffset, "duplicate field \(reader.quotedForMessage(duplicate.name))")
+            throw EventDecodingError(
+                at: duplicate.nameOffset,
+                "duplicate field \(reader.quotedForMessage(duplicate.name))"
+            )
         }
         let offset = try required(.offset)
         guard case .integer(let offsetValue) = offset.value, !offsetValue.isNegative else {
@@ -125,7 +132,11 @@ private struct EventLineDecoder {
         let typeField = try required(.type)
         guard case .string(let type) = typeField.value else { throw problem(typeField, "must be a string") }
         guard reader.string(type, equals: Self.reservationAcceptedType) else {
-            return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .unknown(type: reader.decodeString(type)))
+            return LoggedEvent(
+                offset: offsetValue.magnitude,
+                appendedAt: appendedAt,
+                kind: .unknown(type: reader.decodeString(type))
+            )
         }
         let event = try reservationAccepted()
         return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .reservationAccepted(event))

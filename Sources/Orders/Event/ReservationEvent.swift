@@ -73,6 +73,8 @@ extension ReservationEvent {
         reservation.dateTime.appendText(to: &output)
         output.append(contentsOf: #"","notes":"#.utf8)
         JSONStringWriter.append(reservation.notes, to: &output)
-        output.append(contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8)
+        output.append(
+            contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8
+        )
     }
 }
