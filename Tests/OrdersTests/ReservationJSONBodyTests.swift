@@ -212,3 +212,54 @@ struct ReservationJSONBodyTests {
         }
     }
 }
+
+/// The readers skip plain ASCII eight bytes at a time; these put the byte that must stop
+/// them at every position relative to those eight-byte steps.
+@Suite("Byte-at-every-position scans")
+struct ScanAlignmentTests {
+    @Test("a raw control character is found wherever it is", arguments: [0x00, 0x01, 0x09, 0x0A, 0x1F] as [UInt8])
+    func rawControl(byte: UInt8) {
+        for length in 1...24 {
+            for position in 0..<length {
+                var notes = Array(repeating: UInt8(ascii: "a"), count: length)
+                notes[position] = byte
+                let body = Array(#"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": ""#.utf8)
+                let offset = body.count + position
+                do {
+                    _ = try Reservation(jsonBody: body + notes + Array(#""}"#.utf8))
+                    Issue.record("accepted a raw 0x\(String(byte, radix: 16)) at \(position) of \(length)")
+                } catch .malformedJSON(let error) {
+                    #expect(error.byteOffset == offset)
+                } catch {
+                    Issue.record("\(error)")
+                }
+            }
+        }
+    }
+
+    @Test("quotes, backslashes, DEL and non-ASCII round-trip wherever they are")
+    func specialScalars() throws {
+        for special in ["\"", "\\", "\u{7F}", "é", "😀", "\u{2028}"] {
+            for length in 1...24 {
+                for position in 0..<length {
+                    var scalars = Array(repeating: "a", count: length)
+                    scalars[position] = special
+                    let text = scalars.joined()
+                    // DEL is a control character, refused in names and notes; the node
+                    // name may hold anything.
+                    let guestText = special == "\u{7F}" ? text.replacing("\u{7F}", with: "/") : text
+                    // Bracketed, so that trimming (U+2028 is whitespace) keeps every position.
+                    let reservation = try Reservation(
+                        name: "Bob",
+                        people: 2,
+                        dateTime: Fixtures.dateTime,
+                        notes: "[" + guestText + "]"
+                    )
+                    let event = ReservationEvent(node: text, reservation: reservation)
+                    let line = Fixtures.stamp(event.encodeRecord(), offset: 1, appendedAt: "2026-11-29T03:06:17.123Z")
+                    #expect(try ReservationEvent.decode(line: line).reservationEvent == event)
+                }
+            }
+        }
+    }
+}

@@ -235,13 +235,9 @@ struct JSONObjectReader {
         var hasEscapes = false
         while true {
             // Most of a line is plain ASCII text: skip it a word at a time.
-            while bytes.count - index >= ByteWord.width {
-                let word = ByteWord.load(bytes, at: index)
-                if ByteWord.hasNonASCII(word) || ByteWord.hasByte(word, lessThan: 0x20)
-                    || ByteWord.hasByte(word, equalTo: ASCII.quote) || ByteWord.hasByte(word, equalTo: ASCII.backslash)
-                {
-                    break
-                }
+            while bytes.count - index >= ByteWord.width,
+                !ByteWord.needsJSONStringAttention(ByteWord.load(bytes, at: index))
+            {
                 index += ByteWord.width
             }
             guard index < bytes.count else {
