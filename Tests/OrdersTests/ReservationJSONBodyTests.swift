@@ -237,6 +237,26 @@ struct ScanAlignmentTests {
         }
     }
 
+    @Test(
+        "a control character in a name or notes is refused wherever it is",
+        arguments: ["\u{7F}", "\u{1}", "\t", "\u{1F}", "\u{9F}"]
+    )
+    func controlInText(control: String) {
+        for length in 1...30 {
+            for position in 0..<length {
+                var scalars = Array(repeating: "a", count: length)
+                scalars[position] = control
+                let text = "[" + scalars.joined() + "]"
+                #expect(throws: ReservationValidationError.self) {
+                    try Reservation(name: text, people: 2, dateTime: Fixtures.dateTime)
+                }
+                #expect(throws: ReservationValidationError.self) {
+                    try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: text)
+                }
+            }
+        }
+    }
+
     @Test("quotes, backslashes, DEL and non-ASCII round-trip wherever they are")
     func specialScalars() throws {
         for special in ["\"", "\\", "\u{7F}", "é", "😀", "\u{2028}"] {
