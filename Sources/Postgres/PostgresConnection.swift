@@ -248,6 +248,7 @@ public actor PostgresConnection {
     ///   ``PostgresError/Code/misuse`` when a transaction is already open on this connection. When the
     ///   connection is lost during `COMMIT`, whether it committed is unknown
     ///   (``PostgresError/Code/connectionLost``).
+    @discardableResult
     nonisolated(nonsending) public func withTransaction<Result>(
         deadline: ContinuousClock.Instant? = nil,
         _ body: nonisolated(nonsending) (PostgresConnection) async throws -> Result
