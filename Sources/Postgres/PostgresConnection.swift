@@ -133,7 +133,8 @@ public actor PostgresConnection {
                 }
                 let attemptDeadline = plan.perAttemptTimeout.map { min(deadline, start + $0) } ?? deadline
                 do {
-                    let connection = try LibPQConnection(attempt: attempt, deadline: attemptDeadline, wakeup: self.wakeup)
+                    let connection = try LibPQConnection(
+                        attempt: attempt, deadline: attemptDeadline, wakeup: self.wakeup, logger: self.logger)
                     self.connection = connection
                     self.serverAddress = attempt.target
                     self.logger.debug(
