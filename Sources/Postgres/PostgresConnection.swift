@@ -467,10 +467,14 @@ public actor PostgresConnection {
                 + "later, or allow more time (Options.statementTimeout)."
         } else {
             code = .server
+            let transient = sqlState.map(SQLState.isTransient) ?? false
             message =
                 "PostgreSQL reported an error"
-                + (sqlState == nil ? "" : " (SQLSTATE \(named))") + ": \(said)"
+                + (sqlState == nil ? "" : " (SQLSTATE \(named))") + ": \(said)."
                 + (field(UInt8(ascii: "H")).map { " Hint: \($0)" } ?? "")
+                + (transient
+                    ? " This is usually transient: retry the transaction."
+                    : " Retrying will not help until the statement or the database is fixed.")
         }
         return PostgresError(
             code: code,

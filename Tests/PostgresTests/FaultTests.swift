@@ -99,9 +99,8 @@ import Testing
                 #expect(error?.message.contains("reconnect") == true)
             }
 
-            // A writer first in the list is not needed: read-write skips the read-only host.
-            _ = writable
-            let writableDatabase = String(writable.split(separator: "dbname=").last!)
+            // Read-write skips the read-only host that comes first in the list.
+            let writableDatabase = databaseName(of: writable)
             let multiHost =
                 "host=127.0.0.1,127.0.0.1 port=\(readOnly.port),\(writablePort) user=postgres "
                 + "dbname=\(writableDatabase) target_session_attrs=read-write"
@@ -126,7 +125,7 @@ import Testing
         let server = try await PostgresServer.shared()
         let database = try await server.createDatabase()
         try await TCPProxy.withProxy(targetPort: server.port) { proxy throws in
-            let viaProxy = "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=\(database.split(separator: "dbname=").last!)"
+            let viaProxy = "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=\(databaseName(of: database))"
             let connection = try await PostgresConnection.connect(viaProxy)
             #expect(try await connection.query("SELECT 1").count == 1)
 
@@ -164,7 +163,7 @@ import Testing
         let server = try await PostgresServer.shared()
         let database = try await server.createDatabase()
         try await TCPProxy.withProxy(targetPort: server.port) { proxy throws in
-            let viaProxy = "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=\(database.split(separator: "dbname=").last!)"
+            let viaProxy = "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=\(databaseName(of: database))"
             var connections: [PostgresConnection] = []
             for _ in 0..<4 { connections.append(try await PostgresConnection.connect(viaProxy)) }
             proxy.setMode(.blackHole)
@@ -188,7 +187,7 @@ import Testing
 
     @Test func multiHostSkipsARefusingFirstHost() async throws {
         let server = try await PostgresServer.shared()
-        let database = String(try await server.createDatabase().split(separator: "dbname=").last!)
+        let database = databaseName(of: try await server.createDatabase())
         let refusing = try TCPProxy(targetPort: 1, mode: .refuse)
         defer { refusing.close() }
         let (result, elapsed) = await timed {
@@ -204,7 +203,7 @@ import Testing
 
     @Test func multiHostGivesABlackHoledFirstHostOnlyItsConnectTimeout() async throws {
         let server = try await PostgresServer.shared()
-        let database = String(try await server.createDatabase().split(separator: "dbname=").last!)
+        let database = databaseName(of: try await server.createDatabase())
         try await TCPProxy.withProxy(targetPort: server.port, mode: .blackHole) { blackHole throws in
             var options = PostgresConnection.Options()
             options.connectTimeout = .seconds(1)
@@ -251,7 +250,7 @@ import Testing
     /// variables that every other test overrides with an explicit keyword, and removes them afterwards.
     @Test func withoutAConnectionStringThePGVariablesDecide() async throws {
         let server = try await PostgresServer.shared()
-        let database = String(try await server.createDatabase().split(separator: "dbname=").last!)
+        let database = databaseName(of: try await server.createDatabase())
         let variables = ["PGHOST": "127.0.0.1", "PGPORT": String(server.port), "PGUSER": "postgres", "PGDATABASE": database]
         for (name, value) in variables { setenv(name, value, 1) }
         defer { for name in variables.keys { unsetenv(name) } }

@@ -12,6 +12,11 @@ func makeDatabase() async throws -> String {
     try await PostgresServer.shared().createDatabase()
 }
 
+/// The `dbname=` of a connection string made by `PostgresServer`, for building other strings to it.
+func databaseName(of connectionString: String) -> String {
+    String(connectionString.split(separator: "dbname=").last!)
+}
+
 /// Runs `body` and returns how long it took with what it threw (or returned).
 func timed<Value>(_ body: () async throws -> Value) async -> (result: Result<Value, any Error>, elapsed: Duration) {
     let start = ContinuousClock.now
