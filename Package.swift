@@ -112,7 +112,7 @@ let package = Package(
 
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Projection", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProjectionTests",
             dependencies: ["Projection", "EventLog", "Orders", "Postgres", "TestSupport"],
