@@ -4,6 +4,8 @@ import Postgres
 /// A reservation event ready to be written, with where it sits in the log.
 struct ProjectableEvent: Sendable {
     var offset: UInt64
+    /// The event's line as the log holds it, for the dead-letter table.
+    var line: ArraySlice<UInt8>
     var appendedAtMillis: Int64
     var event: ReservationEvent
 }

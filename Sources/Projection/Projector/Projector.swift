@@ -139,6 +139,7 @@ public final class Projector: Service, Sendable {
                 }
                 if pending.isEmpty {
                     pending = try takeAvailable(&session!, limit: configuration.maximumBatchEvents)
+                    logger.trace("read from the log", metadata: ["events": "\(pending.count)", "next": "\(session!.reader.nextOffset)"])
                     if pending.isEmpty {
                         updateLag(pending: [], checkpoint: session!.checkpoint)
                         let position = session!.reader.nextOffset
@@ -256,7 +257,7 @@ public final class Projector: Service, Sendable {
                 continue
             }
             if let event = decoded.reservationEvent {
-                run.append(ProjectableEvent(offset: record.offset, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
+                run.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
             }
         }
         try await commit(run, from: runStart, to: records[records.count - 1].offset + 1, session: &session)
@@ -282,7 +283,7 @@ public final class Projector: Service, Sendable {
                     metadata: ["offset": "\(poison.offset)", "error": "\(error.message)"])
                 try await deadLetter(
                     offset: poison.offset, digest: poison.event.digest.description,
-                    eventJSON: String(decoding: poison.event.encodeRecord(), as: UTF8.self), sqlState: error.sqlState,
+                    eventJSON: String(decoding: poison.line, as: UTF8.self), sqlState: error.sqlState,
                     reason: error.serverMessage ?? error.message, session: &session)
                 try await commit([], from: poison.offset + 1, to: end, session: &session)
                 return
@@ -366,20 +367,23 @@ public final class Projector: Service, Sendable {
     }
 
     /// Fails the attempt on purpose when the batch holds a reservation whose guest ticked "Test database
-    /// failures" and that has not had its staged failures yet.
+    /// failures" and that has not had its staged failures yet. One staged failure serves every such
+    /// reservation in the batch, so a batch is held back at most `failureDemoAttempts` times.
     private func stageDemoFailure(_ events: [ProjectableEvent]) throws {
         guard configuration.failureDemoAttempts > 0 else { return }
-        for projectable in events where projectable.event.reservation.testFailures {
-            let attempt = stagedFailures.withLock { used -> Int? in
+        let attempt = stagedFailures.withLock { used -> Int? in
+            var attempt: Int?
+            for projectable in events where projectable.event.reservation.testFailures {
                 let count = used[projectable.event.digest, default: 0]
-                guard count < configuration.failureDemoAttempts else { return nil }
+                guard count < configuration.failureDemoAttempts else { continue }
                 used[projectable.event.digest] = count + 1
-                return count + 1
+                attempt = max(attempt ?? 0, count + 1)
             }
-            if let attempt {
-                throw StagedFailure(
-                    message: "Attempt \(attempt) of \(configuration.failureDemoAttempts) failed on purpose: this reservation asked to test database failures. It stays safe on disk and is retried.")
-            }
+            return attempt
+        }
+        if let attempt {
+            throw StagedFailure(
+                message: "Attempt \(attempt) of \(configuration.failureDemoAttempts) failed on purpose: a reservation asked to test database failures. It stays safe on disk and is retried.")
         }
     }
 
