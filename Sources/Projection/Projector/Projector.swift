@@ -111,8 +111,8 @@ public final class Projector: Service, Sendable {
         var rule: CheckpointRule
         /// The end of the last range committed in this session (where a replay resumes after a reconnect).
         var committedEnd: UInt64
-        /// Records read past a batch's limit, kept for the next batch.
-        var leftover: [LogRecord] = []
+        /// Records read past a batch's limit, kept for the next batch (a slice: taking from it copies nothing).
+        var leftover: ArraySlice<LogRecord> = []
     }
 
     /// A failure staged for the "Test database failures" demo.
@@ -228,14 +228,16 @@ public final class Projector: Service, Sendable {
 
     /// Up to `limit` records that are readable now, without waiting.
     private func takeAvailable(_ session: inout Session, limit: Int) throws -> [LogRecord] {
-        var records = session.leftover
-        session.leftover = []
-        while records.count < limit, let more = try session.reader.nextRecords() {
-            records += more
+        var records: [LogRecord] = []
+        if !session.leftover.isEmpty {
+            let taken = session.leftover.prefix(limit)
+            records.append(contentsOf: taken)
+            session.leftover = session.leftover.dropFirst(taken.count)
         }
-        if records.count > limit {
-            session.leftover = Array(records[limit...])
-            records.removeLast(records.count - limit)
+        while records.count < limit, let more = try session.reader.nextRecords() {
+            let room = limit - records.count
+            records.append(contentsOf: more.prefix(room))
+            if more.count > room { session.leftover = more[room...] }
         }
         return records
     }
@@ -269,11 +271,11 @@ public final class Projector: Service, Sendable {
         guard start < end else { return }
         try stageDemoFailure(events)
         do {
-            let inserted = try await ProjectionStatements.commit(
-                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
-                deadline: .now + configuration.batchDeadline)
+            let outcome = try await ProjectionStatements.commit(
+                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule,
+                wantOutcomes: projection != nil, on: session.connection, deadline: .now + configuration.batchDeadline)
             advance(session: &session, to: end)
-            report(events, inserted: inserted)
+            report(events, outcome: outcome)
         } catch let error as PostgresError where error.code == .dataRefused && !events.isEmpty {
             guard events.count > 1 else {
                 // Found it: set this event aside, then move past the events after it that need no row.
@@ -347,7 +349,15 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    private func report(_ events: [ProjectableEvent], inserted: Set<String>) {
+    private func report(_ events: [ProjectableEvent], outcome: ProjectionStatements.CommitOutcome) {
+        let newCount = outcome.insertedCount
+        metrics.inserted.increment(by: Int64(newCount))
+        metrics.duplicate.increment(by: Int64(events.count - newCount))
+        status.update { snapshot in
+            snapshot.eventsInserted += UInt64(newCount)
+            snapshot.eventsDuplicate += UInt64(events.count - newCount)
+        }
+        guard let projection, let inserted = outcome.inserted else { return }
         var outcomes: [(offset: UInt64, digest: ReservationDigest, state: ReservationState)] = []
         outcomes.reserveCapacity(events.count)
         var seen = Set<ReservationDigest>()
@@ -356,14 +366,7 @@ public final class Projector: Service, Sendable {
             let isNew = inserted.contains(digest.description) && seen.insert(digest).inserted
             outcomes.append((projectable.offset, digest, isNew ? .confirmed : .duplicate))
         }
-        let newCount = outcomes.filter { $0.state == .confirmed }.count
-        metrics.inserted.increment(by: Int64(newCount))
-        metrics.duplicate.increment(by: Int64(events.count - newCount))
-        status.update { snapshot in
-            snapshot.eventsInserted += UInt64(newCount)
-            snapshot.eventsDuplicate += UInt64(events.count - newCount)
-        }
-        projection?.recordProjected(outcomes, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        projection.recordProjected(outcomes, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     /// Fails the attempt on purpose when the batch holds a reservation whose guest ticked "Test database
