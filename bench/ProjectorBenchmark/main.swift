@@ -68,7 +68,7 @@ struct Report: Codable {
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 let logger: Logger = {
     var logger = Logger(label: "rananeeti.bench")
-    logger.logLevel = .error
+    logger.logLevel = ProcessInfo.processInfo.environment["BENCH_LOG"] != nil ? .debug : .error
     return logger
 }()
 

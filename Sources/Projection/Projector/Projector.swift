@@ -138,18 +138,20 @@ public final class Projector: Service, Sendable {
                     pending = []
                 }
                 if pending.isEmpty {
-                    pending = try takeAvailable(&session!, limit: configuration.maximumBatchEvents)
-                    logger.trace("read from the log", metadata: ["events": "\(pending.count)", "next": "\(session!.reader.nextOffset)"])
+                    if let stopAt, session!.committedEnd >= stopAt { break }
+                    pending = try takeAvailable(&session!, limit: configuration.maximumBatchEvents, below: stopAt)
                     if pending.isEmpty {
                         updateLag(pending: [], checkpoint: session!.checkpoint)
                         let position = session!.reader.nextOffset
-                        if let stopAt, position >= stopAt || source.endOffset <= position { break }
+                        // A drain of a source that will not grow (a log directory) ends where the log does.
+                        if stopAt != nil, source.endOffset <= position { break }
                         await source.waitForEnd(beyond: position)
                         continue
                     }
                     if (pending.count < configuration.maximumBatchEvents) && (configuration.batchDelay > .zero) {
                         try await Task.sleep(for: configuration.batchDelay)
-                        pending += try takeAvailable(&session!, limit: configuration.maximumBatchEvents - pending.count)
+                        pending += try takeAvailable(
+                            &session!, limit: configuration.maximumBatchEvents - pending.count, below: stopAt)
                     }
                 }
                 updateLag(pending: pending, checkpoint: session!.checkpoint)
@@ -226,18 +228,19 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    /// Up to `limit` records that are readable now, without waiting.
-    private func takeAvailable(_ session: inout Session, limit: Int) throws -> [LogRecord] {
+    /// Up to `limit` records below `end` that are readable now, without waiting.
+    private func takeAvailable(_ session: inout Session, limit: Int, below end: UInt64?) throws -> [LogRecord] {
         var records: [LogRecord] = []
-        if !session.leftover.isEmpty {
-            let taken = session.leftover.prefix(limit)
-            records.append(contentsOf: taken)
-            session.leftover = session.leftover.dropFirst(taken.count)
+        func take(from source: ArraySlice<LogRecord>) -> ArraySlice<LogRecord> {
+            var count = min(limit - records.count, source.count)
+            if let end { count = min(count, source.prefix(count).firstIndex { $0.offset >= end }.map { $0 - source.startIndex } ?? count) }
+            records.append(contentsOf: source.prefix(count))
+            return source.dropFirst(count)
         }
-        while records.count < limit, let more = try session.reader.nextRecords() {
-            let room = limit - records.count
-            records.append(contentsOf: more.prefix(room))
-            if more.count > room { session.leftover = more[room...] }
+        session.leftover = take(from: session.leftover)
+        while records.count < limit, session.leftover.isEmpty, let more = try session.reader.nextRecords() {
+            session.leftover = take(from: more[...])
+            if let end, let next = session.leftover.first, next.offset >= end { break }
         }
         return records
     }
