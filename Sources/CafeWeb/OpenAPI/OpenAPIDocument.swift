@@ -1,0 +1,2 @@
+// Generated from docs/openapi.json by scripts/embed-openapi; do not edit.
+enum OpenAPIDocument { static let json = "{}" }
