@@ -35,7 +35,7 @@ struct PageLayout: Sendable {
             <body>
             <a class="skip" href="#main">Skip to the content</a>
             <header class="site-header"><div class="wrap\(wide ? " wide" : "")">
-            <a class="brand" href="/">\(HTML(stringLiteral: CupIcon.svg))<span>\(cafeName)</span></a>
+            <a class="brand" href="/">\(HTML(stringLiteral: CupIcon.inline))<span>\(cafeName)</span></a>
             <nav aria-label="Main">\(navigationLink("/", "Book a table", current: section == .book))\(navigationLink("/reservations", "Upcoming reservations", current: section == .reservations))</nav>
             </div></header>
             <main id="main">

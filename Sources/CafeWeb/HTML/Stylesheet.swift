@@ -1,3 +1,5 @@
+import Foundation
+
 /// The site's only stylesheet, served at `/assets/site.css`: no framework, no web fonts, nothing fetched
 /// from elsewhere. Warm paper and espresso colours, a terracotta accent, readable from 320 px up.
 enum Stylesheet {
@@ -124,8 +126,12 @@ enum Stylesheet {
 
 /// The site's icon, a cup of coffee, served at `/favicon.svg` and drawn inline in the header.
 enum CupIcon {
-    static let svg = """
-        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" aria-hidden="true" focusable="false">\
+    /// The icon as a file of its own, which needs the SVG namespace.
+    static let svg = inline.replacingOccurrences(of: "<svg ", with: "<svg xmlns=\"http://www.w3.org/2000/svg\" ")
+
+    /// The icon inside a page, where HTML supplies the namespace.
+    static let inline = """
+        <svg viewBox="0 0 32 32" aria-hidden="true" focusable="false">\
         <path d="M11 3c-1 1.5 1 2.5 0 4M16 3c-1 1.5 1 2.5 0 4M21 3c-1 1.5 1 2.5 0 4" fill="none" stroke="#e9b48f" stroke-width="1.6" stroke-linecap="round"/>\
         <path d="M5 11h20v7a8 8 0 0 1-8 8h-4a8 8 0 0 1-8-8z" fill="#c8643f"/>\
         <path d="M25 13h1.5a3.5 3.5 0 0 1 0 7H24" fill="none" stroke="#c8643f" stroke-width="2.2"/>\
