@@ -95,7 +95,11 @@ let package = Package(
         ),
 
         // Shared by tests and benchmarks: temp dirs, a private PostgreSQL, child processes.
-        .target(name: "TestSupport", dependencies: ["EventLog", "Orders", "Postgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["EventLog", "Orders", "Postgres", "Projection"],
+            swiftSettings: swiftSettings
+        ),
 
         // Benchmarks live under bench/ but build with the package, so they share one build.
         .executableTarget(

@@ -37,13 +37,20 @@ public final class EventLog: Sendable {
     /// - Throws: ``LogError``: `.invalidRecord`, `.diskFull` (nothing stored; retry later), `.writerStopped`,
     ///   `.closed`.
     public func append(_ record: [UInt8]) async throws -> UInt64 {
-        try await writer.append([record]).lowerBound
+        try await writer.append([record]).offsets.lowerBound
     }
 
     /// Appends records as one contiguous run of offsets and returns them once all are durable.
     public func append(contentsOf records: [[UInt8]]) async throws -> Range<UInt64> {
         guard !records.isEmpty else { return endOffset..<endOffset }
-        return try await writer.append(records)
+        return try await writer.append(records).offsets
+    }
+
+    /// Appends records as ``append(contentsOf:)`` does and also says when the log took them.
+    ///
+    /// - Precondition: `records` is not empty.
+    public func appendWithReceipt(_ records: [[UInt8]]) async throws -> AppendReceipt {
+        try await writer.append(records)
     }
 
     /// The offset after the last durable record: the number of records a reader can see now.
@@ -80,4 +87,12 @@ public final class EventLog: Sendable {
     public func close() async {
         await writer.close()
     }
+}
+
+/// What the log says about records it took.
+public struct AppendReceipt: Sendable, Hashable {
+    /// The records' offsets.
+    public var offsets: Range<UInt64>
+    /// Their `appendedAt`, in ms since the Unix epoch (UTC): the same for all records of one append.
+    public var appendedAtMillis: Int64
 }

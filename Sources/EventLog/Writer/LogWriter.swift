@@ -22,7 +22,7 @@ package final class LogWriter: @unchecked Sendable {
         var endByte: Int
         var firstMillis: Int64
         var lastMillis: Int64
-        var waiter: UnsafeContinuation<Range<UInt64>, any Error>?
+        var waiter: UnsafeContinuation<AppendReceipt, any Error>?
     }
 
     fileprivate struct Shared {
@@ -79,7 +79,7 @@ package final class LogWriter: @unchecked Sendable {
     // MARK: - Appending (any task)
 
     /// Appends records and returns their offsets once they are durable (or, in `none` mode, once assigned).
-    package func append(_ records: [[UInt8]]) async throws -> Range<UInt64> {
+    package func append(_ records: [[UInt8]]) async throws -> AppendReceipt {
         precondition(!records.isEmpty)
         var size = 0
         for record in records {
@@ -92,7 +92,7 @@ package final class LogWriter: @unchecked Sendable {
         if configuration.durability == .none {
             return try shared.withLock { try enqueue(records, size: size, waiter: nil, &$0) }
         }
-        return try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<Range<UInt64>, any Error>) in
+        return try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<AppendReceipt, any Error>) in
             do {
                 _ = try shared.withLock { try enqueue(records, size: size, waiter: waiter, &$0) }
             } catch {
@@ -123,8 +123,8 @@ package final class LogWriter: @unchecked Sendable {
     }
 
     private func enqueue(
-        _ records: [[UInt8]], size: Int, waiter: UnsafeContinuation<Range<UInt64>, any Error>?, _ state: inout Shared
-    ) throws -> Range<UInt64> {
+        _ records: [[UInt8]], size: Int, waiter: UnsafeContinuation<AppendReceipt, any Error>?, _ state: inout Shared
+    ) throws -> AppendReceipt {
         try state.checkAccepting()
         // appendedAt never goes backwards, even when the wall clock does: readers may rely on time order.
         let millis = max(configuration.clockMillis(), state.lastMillis)
@@ -148,7 +148,7 @@ package final class LogWriter: @unchecked Sendable {
                 offsets: first..<state.nextOffset, endByte: state.pendingBytes.count, firstMillis: millis,
                 lastMillis: millis, waiter: waiter))
         if wasIdle { shared.signal() }
-        return first..<state.nextOffset
+        return AppendReceipt(offsets: first..<state.nextOffset, appendedAtMillis: millis)
     }
 
     // MARK: - Closing
@@ -285,7 +285,8 @@ package final class LogWriter: @unchecked Sendable {
                 if frontier.activeIndex.count != summary.index.count { frontier.activeIndex = summary.index }
             }
             while nextAppend < appends.count, appends[nextAppend].offsets.upperBound <= durableEnd {
-                appends[nextAppend].waiter?.resume(returning: appends[nextAppend].offsets)
+                appends[nextAppend].waiter?.resume(
+                    returning: AppendReceipt(offsets: appends[nextAppend].offsets, appendedAtMillis: appends[nextAppend].firstMillis))
                 nextAppend += 1
             }
             observer?.logDidWrite(records: groupRecords, bytes: thread.output.count, syncDuration: syncDuration)

@@ -1,0 +1,126 @@
+public import EventLog
+public import Orders
+import Synchronization
+
+/// The reservations of this node: its event log, its local projection, and (when a database is configured)
+/// PostgreSQL for reads, as one ``ReservationBook``.
+///
+/// Taking a reservation is a durable local append; it never waits on PostgreSQL.
+public final class NodeReservationBook: ReservationBook {
+    public let log: EventLog
+    public let projection: LocalProjection
+    public let node: String
+    private let reads: DatabaseReads?
+    private let projectorState: ProjectorStatusBoard?
+    /// Digests being appended right now, with whoever waits for the same one.
+    private let inFlight = Mutex<[ReservationDigest: [CheckedContinuation<Void, Never>]]>([:])
+
+    /// - Parameters:
+    ///   - log: the node's open event log.
+    ///   - projection: the local projection, already rebuilt from `log`.
+    ///   - node: this node's id, written into each event.
+    ///   - reads: PostgreSQL reads for status and lists; nil in log-only mode.
+    ///   - projectorState: what the projector reports (lag, reachability); nil in log-only mode.
+    public init(
+        log: EventLog, projection: LocalProjection, node: String, reads: DatabaseReads? = nil,
+        projectorState: ProjectorStatusBoard? = nil
+    ) {
+        self.log = log
+        self.projection = projection
+        self.node = node
+        self.reads = reads
+        self.projectorState = projectorState
+    }
+
+    // MARK: - Taking
+
+    public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
+        let event = ReservationEvent(node: node, reservation: reservation)
+        // The same reservation sent twice at once (a double click, a retried request) is appended once:
+        // the second caller waits for the first to finish and then finds it.
+        while true {
+            if let existing = projection.status(of: event.digest) { return .alreadyAccepted(existing) }
+            let claimed = inFlight.withLock { inFlight -> Bool in
+                guard inFlight[event.digest] == nil else { return false }
+                inFlight[event.digest] = []
+                return true
+            }
+            if claimed { break }
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let waiting = inFlight.withLock { inFlight -> Bool in
+                    guard inFlight[event.digest] != nil else { return false }
+                    inFlight[event.digest]!.append(waiter)
+                    return true
+                }
+                if !waiting { waiter.resume() }
+            }
+        }
+        defer {
+            let waiters = inFlight.withLock { $0.removeValue(forKey: event.digest) ?? [] }
+            for waiter in waiters { waiter.resume() }
+        }
+        let receipt = try await log.appendWithReceipt([event.encodeRecord()])
+        projection.apply(event, offset: receipt.offsets.lowerBound, acceptedAtMillis: receipt.appendedAtMillis)
+        return .accepted(projection.status(of: event.digest)!)
+    }
+
+    // MARK: - Reading
+
+    public func status(of digest: ReservationDigest) async -> (status: ReservationStatus?, source: ReadSource) {
+        let local = projection.status(of: digest)
+        guard let reads else { return (local, .local) }
+        switch await reads.row(digest: digest) {
+        case .failure:
+            return (local, .local)
+        case .success(nil):
+            return (local, .database)
+        case .success(let reservation?):
+            if var local {
+                // The database has it: final, whatever this node has heard from its projector so far.
+                if !local.state.isFinal { local.state = .confirmed }
+                return (local, .database)
+            }
+            return (ReservationStatus(digest: digest, reservation: reservation, state: .confirmed), .database)
+        }
+    }
+
+    public func list(from: LocalDateTime, to: LocalDateTime, limit: Int, after cursor: ReservationCursor?) async
+        -> ReservationPage
+    {
+        let limit = max(1, limit)
+        guard let reads, case .success(let rows) = await reads.rows(from: from, to: to, after: cursor, limit: limit)
+        else {
+            let items = projection.list(from: from, to: to, after: cursor, limit: limit + 1)
+            return Self.page(items, limit: limit, source: .local)
+        }
+        // The database's rows, this node's view of its own, and its events the database has not seen yet.
+        var merged: [ReservationDigest: ReservationStatus] = [:]
+        for (digest, reservation) in rows {
+            var status = projection.status(of: digest) ?? ReservationStatus(digest: digest, reservation: reservation, state: .confirmed)
+            if !status.state.isFinal { status.state = .confirmed }
+            merged[digest] = status
+        }
+        for status in projection.list(from: from, to: to, after: cursor, limit: limit + 1, onlyPending: true)
+        where merged[status.digest] == nil {
+            merged[status.digest] = status
+        }
+        let items = merged.values.sorted { ($0.reservation.dateTime, $0.digest) < ($1.reservation.dateTime, $1.digest) }
+        return Self.page(items, limit: limit, source: .database)
+    }
+
+    private static func page(_ items: [ReservationStatus], limit: Int, source: ReadSource) -> ReservationPage {
+        let shown = Array(items.prefix(limit))
+        let next = items.count > limit ? shown.last.map { ReservationCursor(dateTime: $0.reservation.dateTime, digest: $0.digest) } : nil
+        return ReservationPage(items: shown, source: source, nextCursor: next)
+    }
+
+    public func health() async -> BookHealth {
+        let failure = log.writerFailure
+        let projector = projectorState?.snapshot
+        let lagEvents = log.endOffset - min(log.endOffset, projector?.checkpoint ?? log.endOffset)
+        return BookHealth(
+            logWritable: failure == nil, logProblem: failure?.message, databaseConfigured: reads != nil,
+            databaseReachable: projector?.connected ?? false, lastDatabaseError: projector?.lastError,
+            projectionLagEvents: reads == nil ? 0 : lagEvents, projectionLagSeconds: projector?.lagSeconds ?? 0)
+    }
+}

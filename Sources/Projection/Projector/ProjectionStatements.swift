@@ -1,0 +1,158 @@
+import Orders
+import Postgres
+
+/// A reservation event ready to be written, with where it sits in the log.
+struct ProjectableEvent: Sendable {
+    var offset: UInt64
+    var appendedAtMillis: Int64
+    var event: ReservationEvent
+}
+
+/// How the checkpoint moves when a batch commits.
+enum CheckpointRule: Sendable {
+    /// The usual case: only from `expected`, so that two projectors of one node can never both commit the
+    /// same range (the second finds the checkpoint moved and re-reads it).
+    case advance(from: UInt64)
+    /// A replay from an earlier offset: the checkpoint only ever grows.
+    case neverBack
+}
+
+/// The checkpoint moved under this projector: another process projects the same node.
+struct CheckpointMoved: Error {}
+
+/// The SQL the projector runs. Each function is one transaction (or one statement).
+enum ProjectionStatements {
+    /// Makes sure the node has a checkpoint row and returns its `next_offset`.
+    static func readCheckpoint(node: String, on connection: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> UInt64 {
+        try await connection.execute(
+            "INSERT INTO cafe.projector_checkpoints (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
+            [node], deadline: deadline)
+        let rows = try await connection.query(
+            "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = $1", [node], deadline: deadline)
+        return UInt64(try rows[0].decode(Int64.self, column: 0))
+    }
+
+    /// Inserts the events' rows (a digest already present is left alone) and moves the checkpoint to
+    /// `end`, in one transaction. Returns the digests that were new.
+    static func commit(
+        _ events: [ProjectableEvent], end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule,
+        on connection: PostgresConnection, deadline: ContinuousClock.Instant
+    ) async throws -> Set<String> {
+        var digests: [String] = []
+        var names: [String] = []
+        var people: [Int] = []
+        var times: [String] = []
+        var notes: [String] = []
+        digests.reserveCapacity(events.count)
+        names.reserveCapacity(events.count)
+        people.reserveCapacity(events.count)
+        times.reserveCapacity(events.count)
+        notes.reserveCapacity(events.count)
+        for projectable in events {
+            let reservation = projectable.event.reservation
+            digests.append(projectable.event.digest.description)
+            names.append(reservation.name)
+            people.append(reservation.people)
+            times.append(reservation.dateTime.description)
+            notes.append(reservation.notes)
+        }
+        let lastAppendedAt = events.last.flatMap { EventTimestampText.postgres(millis: $0.appendedAtMillis) }
+        return try await connection.withTransaction(deadline: deadline) { connection in
+            var inserted = Set<String>()
+            if !events.isEmpty {
+                // One statement for the whole batch: the arrays become rows; ON CONFLICT keeps each digest once
+                // (also when the same digest appears twice in one batch) and RETURNING says which were new.
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamp[], $5::text[])
+                    ON CONFLICT (ordrdgst) DO NOTHING
+                    RETURNING ordrdgst
+                    """,
+                    [digests, names, people, times, notes])
+                for row in rows { inserted.insert(try row.decode(String.self, column: 0).trimmingTrailingSpaces) }
+            }
+            try await moveCheckpoint(
+                node: node, to: end, logEnd: logEnd, lastAppendedAt: lastAppendedAt, inserted: inserted.count,
+                duplicate: rule.countsDuplicates ? events.count - inserted.count : 0, deadLettered: 0, rule: rule,
+                on: connection)
+            return inserted
+        }
+    }
+
+    /// Records an event the database refused (or the projector could not read) in `cafe.dead_letters` and
+    /// moves the checkpoint past it, in one transaction.
+    static func deadLetter(
+        offset: UInt64, digest: String?, eventJSON: String, sqlState: String?, reason: String, logEnd: UInt64,
+        node: String, rule: CheckpointRule, on connection: PostgresConnection, deadline: ContinuousClock.Instant
+    ) async throws {
+        try await connection.withTransaction(deadline: deadline) { connection in
+            try await connection.execute(
+                """
+                INSERT INTO cafe.dead_letters (node_id, log_offset, ordrdgst, event_json, sqlstate, error_message)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (node_id, log_offset) DO UPDATE SET
+                    attempts = cafe.dead_letters.attempts + 1, last_attempt_at = now(),
+                    sqlstate = EXCLUDED.sqlstate, error_message = EXCLUDED.error_message
+                """,
+                [node, Int64(offset), digest, eventJSON, sqlState, reason])
+            try await moveCheckpoint(
+                node: node, to: offset + 1, logEnd: logEnd, lastAppendedAt: nil, inserted: 0, duplicate: 0,
+                deadLettered: 1, rule: rule, on: connection)
+        }
+    }
+
+    /// Moves the checkpoint past events that need no row (types other than reservations), or past a poison
+    /// event that not even the dead-letter table would take (it was written to the local file instead).
+    static func skip(
+        to end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule, on connection: PostgresConnection,
+        deadline: ContinuousClock.Instant
+    ) async throws {
+        try await connection.withTransaction(deadline: deadline) { connection in
+            try await moveCheckpoint(
+                node: node, to: end, logEnd: logEnd, lastAppendedAt: nil, inserted: 0, duplicate: 0, deadLettered: 0,
+                rule: rule, on: connection)
+        }
+    }
+
+    private static func moveCheckpoint(
+        node: String, to end: UInt64, logEnd: UInt64, lastAppendedAt: String?, inserted: Int, duplicate: Int,
+        deadLettered: Int, rule: CheckpointRule, on connection: PostgresConnection
+    ) async throws {
+        let common = """
+            log_end_offset = greatest(log_end_offset, $3),
+            last_appended_at = coalesce($4::timestamptz, last_appended_at),
+            events_inserted = events_inserted + $5,
+            events_duplicate = events_duplicate + $6,
+            events_dead_lettered = events_dead_lettered + $7,
+            updated_at = now()
+            """
+        let parameters: [any PostgresEncodable] = [node, Int64(end), Int64(logEnd), lastAppendedAt, inserted, duplicate, deadLettered]
+        switch rule {
+        case .advance(let expected):
+            let moved = try await connection.execute(
+                "UPDATE cafe.projector_checkpoints SET next_offset = $2, \(common) WHERE node_id = $1 AND next_offset = $8",
+                parameters + [Int64(expected)])
+            if moved != 1 { throw CheckpointMoved() }
+        case .neverBack:
+            try await connection.execute(
+                "UPDATE cafe.projector_checkpoints SET next_offset = greatest(next_offset, $2), \(common) WHERE node_id = $1",
+                parameters)
+        }
+    }
+}
+
+extension CheckpointRule {
+    /// A replay re-sends rows that are there on purpose: they are not news, so they are not counted.
+    var countsDuplicates: Bool {
+        if case .advance = self { return true }
+        return false
+    }
+}
+
+enum EventTimestampText {
+    /// A time PostgreSQL reads as `timestamptz`.
+    static func postgres(millis: Int64) -> String? {
+        EventTimestamp(millisecondsSinceEpoch: millis)?.text
+    }
+}

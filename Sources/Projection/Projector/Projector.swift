@@ -1,0 +1,420 @@
+import CoreMetrics
+import EventLog
+import Foundation
+public import Logging
+import Orders
+import Postgres
+public import ServiceLifecycle
+import Synchronization
+
+/// Writes a node's events into `cafe.ordersraw`, exactly once in effect.
+///
+/// It tails the log from the node's checkpoint, writes batches with one statement each, and moves the
+/// checkpoint in the same transaction (at-least-once delivery, exactly-once effect: a digest already there is
+/// left alone). It learns which events were new (`confirmed`) and which were already there (`duplicate`) and
+/// tells the local projection. When the database fails it backs off with jitter and resumes by itself; an
+/// event the database refuses for its data goes to `cafe.dead_letters` and the stream moves on.
+public final class Projector: Service, Sendable {
+    /// How the projector batches and retries.
+    public struct Configuration: Sendable {
+        /// The most events in one batch (one statement, one transaction). Default 1,000.
+        public var maximumBatchEvents: Int
+        /// How long a small batch may wait for more events before it is written. Default 5 ms.
+        public var batchDelay: Duration
+        /// Waits between attempts after failures. Default 200 ms doubling to 15 s, with jitter.
+        public var backoff: RetryBackoff
+        /// How long one batch (its transaction) may take. Default 30 s.
+        public var batchDeadline: Duration
+        /// Attempts that fail on purpose for a reservation with "Test database failures" ticked (0: off).
+        /// Default 3.
+        public var failureDemoAttempts: Int
+        /// The wait after such a staged failure. Default 1 s.
+        public var failureDemoDelay: Duration
+        /// Where to write a poison event that not even the dead-letter table takes (a JSON line each).
+        public var localDeadLetterFile: String?
+
+        public init(
+            maximumBatchEvents: Int = 1000, batchDelay: Duration = .milliseconds(5), backoff: RetryBackoff = RetryBackoff(),
+            batchDeadline: Duration = .seconds(30), failureDemoAttempts: Int = 3, failureDemoDelay: Duration = .seconds(1),
+            localDeadLetterFile: String? = nil
+        ) {
+            self.maximumBatchEvents = maximumBatchEvents
+            self.batchDelay = batchDelay
+            self.backoff = backoff
+            self.batchDeadline = batchDeadline
+            self.failureDemoAttempts = failureDemoAttempts
+            self.failureDemoDelay = failureDemoDelay
+            self.localDeadLetterFile = localDeadLetterFile
+        }
+    }
+
+    /// Where a drain starts and how the checkpoint moves.
+    public enum DrainStart: Sendable {
+        /// From the node's checkpoint (the usual resume).
+        case checkpoint
+        /// From this offset, re-sending what was projected before; no row is written twice and the
+        /// checkpoint never moves back.
+        case offset(UInt64)
+    }
+
+    private let source: any ProjectorSource
+    private let node: String
+    private let database: DatabaseSettings
+    private let projection: LocalProjection?
+    public let status: ProjectorStatusBoard
+    private let configuration: Configuration
+    private let faults: FaultSwitch?
+    private let logger: Logger
+    private let metrics: ProjectorMetrics
+    /// Staged failures used up so far, per digest, for the failure demo.
+    private let stagedFailures = Mutex<[ReservationDigest: Int]>([:])
+
+    public init(
+        source: any ProjectorSource, node: String, database: DatabaseSettings, projection: LocalProjection? = nil,
+        status: ProjectorStatusBoard = ProjectorStatusBoard(), configuration: Configuration = Configuration(),
+        faults: FaultSwitch? = nil, logger: Logger
+    ) {
+        self.source = source
+        self.node = node
+        self.database = database
+        self.projection = projection
+        self.status = status
+        self.configuration = configuration
+        self.faults = faults
+        var logger = logger
+        logger[metadataKey: "node"] = "\(node)"
+        self.logger = logger
+        self.metrics = ProjectorMetrics(node: node)
+    }
+
+    /// Projects until the task is cancelled or the service group shuts down.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await self.project(start: .checkpoint, stopAt: nil, progress: nil)
+        }
+    }
+
+    /// Projects from `start` until the checkpoint reaches `end` (e.g. the log's end when a replay began),
+    /// retrying through failures, then returns. `progress` is called after every batch.
+    public func drain(
+        from start: DrainStart = .checkpoint, to end: UInt64, progress: (@Sendable (ProjectorStatusBoard.Snapshot) -> Void)? = nil
+    ) async throws {
+        try await project(start: start, stopAt: end, progress: progress)
+    }
+
+    // MARK: - The loop
+
+    private struct Session {
+        var connection: PostgresConnection
+        var checkpoint: UInt64
+        var reader: LogReader
+        var rule: CheckpointRule
+        /// The end of the last range committed in this session (where a replay resumes after a reconnect).
+        var committedEnd: UInt64
+        /// Records read past a batch's limit, kept for the next batch.
+        var leftover: [LogRecord] = []
+    }
+
+    /// A failure staged for the "Test database failures" demo.
+    private struct StagedFailure: Error {
+        var message: String
+    }
+
+    private func project(
+        start: DrainStart, stopAt: UInt64?, progress: (@Sendable (ProjectorStatusBoard.Snapshot) -> Void)?
+    ) async throws {
+        var session: Session?
+        // A replay re-sends from an offset below the checkpoint; after a reconnect it resumes where it got to.
+        var replayPosition: UInt64? = if case .offset(let offset) = start { offset } else { nil }
+        var pending: [LogRecord] = []
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                if faults?.databaseUnreachable == true {
+                    throw PostgresError(code: .unreachable, message: FaultSwitch.drillMessage)
+                }
+                if session == nil {
+                    session = try await openSession(replayFrom: replayPosition)
+                    pending = []
+                }
+                if pending.isEmpty {
+                    pending = try takeAvailable(&session!, limit: configuration.maximumBatchEvents)
+                    if pending.isEmpty {
+                        updateLag(pending: [], checkpoint: session!.checkpoint)
+                        let position = session!.reader.nextOffset
+                        if let stopAt, position >= stopAt || source.endOffset <= position { break }
+                        await source.waitForEnd(beyond: position)
+                        continue
+                    }
+                    if (pending.count < configuration.maximumBatchEvents) && (configuration.batchDelay > .zero) {
+                        try await Task.sleep(for: configuration.batchDelay)
+                        pending += try takeAvailable(&session!, limit: configuration.maximumBatchEvents - pending.count)
+                    }
+                }
+                updateLag(pending: pending, checkpoint: session!.checkpoint)
+                let started = ContinuousClock.now
+                try await write(pending, session: &session!)
+                let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                metrics.batchDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                if replayPosition != nil { replayPosition = session!.committedEnd }
+                pending = []
+                failures = 0
+                status.update { snapshot in
+                    snapshot.connected = true
+                    snapshot.lastError = nil
+                    snapshot.consecutiveFailures = 0
+                    snapshot.batches += 1
+                }
+                metrics.connected.record(1)
+                progress?(status.snapshot)
+            } catch is CancellationError {
+                break
+            } catch let staged as StagedFailure {
+                recordFailure(staged.message, pending: pending, staged: true)
+                try? await Task.sleep(for: configuration.failureDemoDelay)
+            } catch {
+                failures += 1
+                let message = describe(error)
+                recordFailure(message, pending: pending, staged: false)
+                if let connection = session?.connection { await connection.close() }
+                session = nil
+                let delay = configuration.backoff.delay(afterFailures: failures)
+                logger.warning(
+                    "projection failed; retrying",
+                    metadata: ["error": "\(message)", "attempt": "\(failures)", "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+            }
+        }
+        if let connection = session?.connection { await connection.close() }
+    }
+
+    private func openSession(replayFrom: UInt64?) async throws -> Session {
+        let deadline = ContinuousClock.now + configuration.batchDeadline
+        let connection = try await PostgresConnection.connect(
+            database.connectionString, options: database.options, logger: logger)
+        do {
+            let checkpoint = try await ProjectionStatements.readCheckpoint(node: node, on: connection, deadline: deadline)
+            let end = source.endOffset
+            guard checkpoint <= end else {
+                throw PostgresError(
+                    code: .misuse,
+                    message: "The database says node \(node) was projected up to offset \(checkpoint), but its log ends at \(end). Two nodes may share this node id, or the log was replaced. Projection is paused: give each node its own id, or restore the log that belongs to this id.")
+            }
+            projection?.recordProjected(below: checkpoint)
+            // A replay goes on below the checkpoint; once it reaches it, it is an ordinary resume.
+            let replaying = replayFrom.map { $0 < checkpoint } ?? false
+            let from = replaying ? replayFrom! : checkpoint
+            let reader = try source.makeReader(from: from)
+            status.update { snapshot in
+                snapshot.connected = true
+                snapshot.checkpoint = checkpoint
+                snapshot.logEnd = end
+            }
+            metrics.connected.record(1)
+            let server = await connection.serverAddress
+            logger.info(
+                "projecting",
+                metadata: ["checkpoint": "\(checkpoint)", "from": "\(from)", "log_end": "\(end)", "server": "\(server)"])
+            return Session(
+                connection: connection, checkpoint: checkpoint, reader: reader,
+                rule: replaying ? .neverBack : .advance(from: checkpoint), committedEnd: from)
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Up to `limit` records that are readable now, without waiting.
+    private func takeAvailable(_ session: inout Session, limit: Int) throws -> [LogRecord] {
+        var records = session.leftover
+        session.leftover = []
+        while records.count < limit, let more = try session.reader.nextRecords() {
+            records += more
+        }
+        if records.count > limit {
+            session.leftover = Array(records[limit...])
+            records.removeLast(records.count - limit)
+        }
+        return records
+    }
+
+    // MARK: - Writing one batch
+
+    private func write(_ records: [LogRecord], session: inout Session) async throws {
+        var run: [ProjectableEvent] = []
+        var runStart = records[0].offset
+        for record in records {
+            let decoded: LoggedEvent
+            do {
+                decoded = try ReservationEvent.decode(line: record.bytes)
+            } catch {
+                try await commit(run, from: runStart, to: record.offset, session: &session)
+                try await deadLetter(record, digest: nil, sqlState: nil, reason: "The projector could not read this event: \(error)", session: &session)
+                run = []
+                runStart = record.offset + 1
+                continue
+            }
+            if let event = decoded.reservationEvent {
+                run.append(ProjectableEvent(offset: record.offset, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
+            }
+        }
+        try await commit(run, from: runStart, to: records[records.count - 1].offset + 1, session: &session)
+    }
+
+    /// Commits `events` (all events of `start..<end` that need a row), splitting the range when the database
+    /// refuses the data, so that one poison event is found and set aside.
+    private func commit(_ events: [ProjectableEvent], from start: UInt64, to end: UInt64, session: inout Session) async throws {
+        guard start < end else { return }
+        try stageDemoFailure(events)
+        do {
+            let inserted = try await ProjectionStatements.commit(
+                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
+                deadline: .now + configuration.batchDeadline)
+            advance(session: &session, to: end)
+            report(events, inserted: inserted)
+        } catch let error as PostgresError where error.code == .dataRefused && !events.isEmpty {
+            guard events.count > 1 else {
+                // Found it: set this event aside, then move past the events after it that need no row.
+                let poison = events[0]
+                logger.error(
+                    "the database refused an event; it goes to cafe.dead_letters",
+                    metadata: ["offset": "\(poison.offset)", "error": "\(error.message)"])
+                try await deadLetter(
+                    offset: poison.offset, digest: poison.event.digest.description,
+                    eventJSON: String(decoding: poison.event.encodeRecord(), as: UTF8.self), sqlState: error.sqlState,
+                    reason: error.serverMessage ?? error.message, session: &session)
+                try await commit([], from: poison.offset + 1, to: end, session: &session)
+                return
+            }
+            let middle = events.count / 2
+            let split = events[middle].offset
+            try await commit(Array(events[..<middle]), from: start, to: split, session: &session)
+            try await commit(Array(events[middle...]), from: split, to: end, session: &session)
+        } catch is CheckpointMoved {
+            throw PostgresError(
+                code: .server,
+                message: "The checkpoint of node \(node) moved while this projector was writing: another process projects the same node. Resuming from the new checkpoint.")
+        }
+    }
+
+    private func deadLetter(_ record: LogRecord, digest: String?, sqlState: String?, reason: String, session: inout Session) async throws {
+        try await deadLetter(offset: record.offset, digest: digest, eventJSON: String(decoding: record.bytes, as: UTF8.self), sqlState: sqlState, reason: reason, session: &session)
+    }
+
+    private func deadLetter(offset: UInt64, digest: String?, eventJSON: String, sqlState: String?, reason: String, session: inout Session) async throws {
+        do {
+            try await ProjectionStatements.deadLetter(
+                offset: offset, digest: digest, eventJSON: eventJSON, sqlState: sqlState, reason: reason,
+                logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
+                deadline: .now + configuration.batchDeadline)
+        } catch let error as PostgresError where error.code == .dataRefused {
+            // Not even the dead-letter table takes it (e.g. a NUL byte): keep it in a local file instead.
+            try writeLocalDeadLetter(offset: offset, eventJSON: eventJSON, reason: "\(reason); dead-letter table refused it too: \(error.message)")
+            try await ProjectionStatements.skip(
+                to: offset + 1, logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
+                deadline: .now + configuration.batchDeadline)
+        }
+        advance(session: &session, to: offset + 1)
+        metrics.deadLettered.increment()
+        status.update { $0.eventsDeadLettered += 1 }
+    }
+
+    private func writeLocalDeadLetter(offset: UInt64, eventJSON: String, reason: String) throws {
+        guard let path = configuration.localDeadLetterFile else {
+            throw PostgresError(code: .misuse, message: "An event at offset \(offset) can be stored neither in cafe.ordersraw nor in cafe.dead_letters, and no local dead-letter file is configured: \(reason)")
+        }
+        let line: [String: Any] = ["node": node, "offset": offset, "reason": reason, "event": eventJSON, "at": ISO8601DateFormatter().string(from: Date())]
+        var data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        data.append(0x0A)
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+    }
+
+    private func advance(session: inout Session, to end: UInt64) {
+        session.committedEnd = end
+        session.checkpoint = max(session.checkpoint, end)
+        if case .advance = session.rule { session.rule = .advance(from: session.checkpoint) }
+        let checkpoint = session.checkpoint
+        status.update { $0.checkpoint = max($0.checkpoint ?? 0, checkpoint) }
+    }
+
+    private func report(_ events: [ProjectableEvent], inserted: Set<String>) {
+        var outcomes: [(offset: UInt64, digest: ReservationDigest, state: ReservationState)] = []
+        outcomes.reserveCapacity(events.count)
+        var seen = Set<ReservationDigest>()
+        for projectable in events {
+            let digest = projectable.event.digest
+            let isNew = inserted.contains(digest.description) && seen.insert(digest).inserted
+            outcomes.append((projectable.offset, digest, isNew ? .confirmed : .duplicate))
+        }
+        let newCount = outcomes.filter { $0.state == .confirmed }.count
+        metrics.inserted.increment(by: Int64(newCount))
+        metrics.duplicate.increment(by: Int64(events.count - newCount))
+        status.update { snapshot in
+            snapshot.eventsInserted += UInt64(newCount)
+            snapshot.eventsDuplicate += UInt64(events.count - newCount)
+        }
+        projection?.recordProjected(outcomes, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// Fails the attempt on purpose when the batch holds a reservation whose guest ticked "Test database
+    /// failures" and that has not had its staged failures yet.
+    private func stageDemoFailure(_ events: [ProjectableEvent]) throws {
+        guard configuration.failureDemoAttempts > 0 else { return }
+        for projectable in events where projectable.event.reservation.testFailures {
+            let attempt = stagedFailures.withLock { used -> Int? in
+                let count = used[projectable.event.digest, default: 0]
+                guard count < configuration.failureDemoAttempts else { return nil }
+                used[projectable.event.digest] = count + 1
+                return count + 1
+            }
+            if let attempt {
+                throw StagedFailure(
+                    message: "Attempt \(attempt) of \(configuration.failureDemoAttempts) failed on purpose: this reservation asked to test database failures. It stays safe on disk and is retried.")
+            }
+        }
+    }
+
+    // MARK: - Reporting
+
+    private func recordFailure(_ message: String, pending: [LogRecord], staged: Bool) {
+        metrics.failures.increment()
+        status.update { snapshot in
+            snapshot.lastError = message
+            snapshot.consecutiveFailures += 1
+            // A staged failure is a show for one guest; the connection itself is fine.
+            if !staged { snapshot.connected = false }
+        }
+        if !staged { metrics.connected.record(0) }
+        guard let projection, let first = pending.first, let last = pending.last else { return }
+        var digests: [ReservationDigest] = []
+        for record in pending {
+            if let event = try? ReservationEvent.decode(line: record.bytes).reservationEvent { digests.append(event.digest) }
+        }
+        projection.recordFailedAttempt(offsets: first.offset..<last.offset + 1, digests: digests, reason: message)
+    }
+
+    private func updateLag(pending: [LogRecord], checkpoint: UInt64) {
+        let end = source.endOffset
+        var lagSeconds = 0.0
+        if let first = pending.first, let appendedAt = try? ReservationEvent.decode(line: first.bytes).appendedAt {
+            lagSeconds = max(0, Date().timeIntervalSince1970 - Double(appendedAt.millisecondsSinceEpoch) / 1000)
+        }
+        status.update { snapshot in
+            snapshot.logEnd = end
+            snapshot.lagSeconds = lagSeconds
+        }
+        metrics.lagEvents.record(Double(end - min(end, checkpoint)))
+        metrics.lagSeconds.record(lagSeconds)
+    }
+
+    private func describe(_ error: any Error) -> String {
+        if let error = error as? PostgresError { return error.message }
+        if let error = error as? LogError { return error.message }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,25 @@
+import Metrics
+
+/// The projector's metric objects, made once (swift-metrics).
+struct ProjectorMetrics {
+    let lagEvents: Gauge
+    let lagSeconds: Gauge
+    let connected: Gauge
+    let inserted: Counter
+    let duplicate: Counter
+    let deadLettered: Counter
+    let failures: Counter
+    let batchDuration: Timer
+
+    init(node: String) {
+        let dimensions = [("node", node)]
+        lagEvents = Gauge(label: "rananeeti_projector_lag_events", dimensions: dimensions)
+        lagSeconds = Gauge(label: "rananeeti_projector_lag_seconds", dimensions: dimensions)
+        connected = Gauge(label: "rananeeti_projector_connected", dimensions: dimensions)
+        inserted = Counter(label: "rananeeti_projector_events_total", dimensions: dimensions + [("outcome", "inserted")])
+        duplicate = Counter(label: "rananeeti_projector_events_total", dimensions: dimensions + [("outcome", "duplicate")])
+        deadLettered = Counter(label: "rananeeti_projector_events_total", dimensions: dimensions + [("outcome", "dead_letter")])
+        failures = Counter(label: "rananeeti_projector_failures_total", dimensions: dimensions)
+        batchDuration = Timer(label: "rananeeti_projector_batch_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+    }
+}
