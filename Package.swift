@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "CafeWebTests",
             dependencies: [
-                "CafeWeb", "Projection", "EventLog", "Orders", "TestSupport",
+                "CafeWeb", "Projection", "EventLog", "Orders", "Postgres", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -44,7 +44,7 @@ struct APITests {
 
             let fetched = try await client.get("/api/v1/reservations/2e401f4cba1d2e90f354")
             #expect(fetched.status == .ok)
-            #expect(fetched.headers[.xRananeetiSource] == "database")
+            #expect(fetched.headers[.xRananeetiSource] == "local", "a log-only node")
             #expect(try fetched.jsonObject()["name"] as? String == "Bob")
         }
     }
@@ -89,7 +89,7 @@ struct APITests {
 
             let unknown = try await client.get("/api/v1/reservations/00000000000000000000")
             try expectProblem(unknown, status: .notFound, type: "reservation-not-found")
-            #expect(unknown.headers[.xRananeetiSource] == "database")
+            #expect(unknown.headers[.xRananeetiSource] == "local")
             let badDigest = try await client.get("/api/v1/reservations/xyz")
             try expectProblem(badDigest, status: .badRequest, type: "invalid-digest")
             let nowhere = try await client.get("/api/v1/nothing-here")
@@ -187,9 +187,9 @@ struct APITests {
             for _ in 0..<10 {
                 let response = try await client.get(uri)
                 #expect(response.status == .ok)
-                #expect(response.headers[.xRananeetiSource] == "database")
+                #expect(response.headers[.xRananeetiSource] == "local")
                 let body = try response.jsonObject()
-                #expect(body["source"] as? String == "database")
+                #expect(body["source"] as? String == "local")
                 #expect(body["limit"] as? Int == 2)
                 let items = try #require(body["items"] as? [[String: Any]])
                 seen += items.compactMap { $0["digest"] as? String }

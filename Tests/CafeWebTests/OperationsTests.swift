@@ -4,7 +4,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
-import Projection
 import Synchronization
 import Testing
 
@@ -38,7 +37,6 @@ struct OperationsTests {
             _ = try await client.postJSON("{", contentType: "application/json")
             _ = try await client.get("/orders/00000000000000000000")
             _ = try await client.get("/no/such/thing/\(UUID())")
-            node.book.readSource.withLock { $0 = .local }
             _ = try await client.get("/reservations")
 
             let response = try await client.get("/metrics")

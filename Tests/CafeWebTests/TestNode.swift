@@ -6,52 +6,109 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Postgres
 import Projection
 import Prometheus
 import TestSupport
 
-/// One node as the tests run it: a real event log in a fresh temporary directory, the book over it, and
-/// the web application over the book, served on a real port.
+/// One node as the tests run it: a real event log in a fresh temporary directory, its local projection,
+/// the node's `NodeReservationBook` over them (log-only, or reading a real PostgreSQL), and the web
+/// application over the book, served on a real port.
 struct TestNode: Sendable {
-    let book: TemporaryLogBook
+    let book: NodeReservationBook
     let registry: PrometheusCollectorRegistry
     let directory: String
+    /// The projector, when the node has a database; tests drain it to move reservations on.
+    let projector: Projector?
+
+    /// A database for the node: a migrated database of the shared private PostgreSQL server.
+    struct Database: Sendable {
+        var connectionString: String
+        var faults: FaultSwitch
+
+        static func make() async throws -> Database {
+            let server = try await PostgresServer.shared()
+            let connectionString = try await server.createDatabase()
+            try await PostgresConnection.withConnection(connectionString) { connection in
+                _ = try await SchemaMigrator().migrate(connection: connection)
+            }
+            return Database(connectionString: connectionString, faults: FaultSwitch())
+        }
+
+        /// Settings that give up quickly, so that the fallback shows within a test.
+        var settings: DatabaseSettings {
+            DatabaseSettings(
+                connectionString: connectionString,
+                options: PostgresConnection.Options(
+                    connectTimeout: .seconds(2), queryTimeout: .seconds(3), statementTimeout: .seconds(3)),
+                readDeadline: .milliseconds(500), readRetryAfter: .milliseconds(200))
+        }
+    }
 
     /// Runs `body` against a live server (port 0) over a fresh node; removes everything afterwards.
     ///
     /// - Parameters:
     ///   - configuration: the web configuration (its host and port are replaced by HummingbirdTesting).
     ///   - logConfiguration: the event log's configuration, for injected faults.
+    ///   - database: PostgreSQL for reads and projection; nil for a log-only node.
     static func withLiveServer<Result: Sendable>(
         configuration: WebConfiguration = WebConfiguration(timeZone: TimeZone(identifier: "UTC")!),
         logConfiguration: EventLogConfiguration = EventLogConfiguration(),
+        database: Database? = nil,
         _ body: @Sendable (TestNode, any TestClientProtocol) async throws -> Result
     ) async throws -> Result {
         try await withTemporaryDirectory(label: "web") { directory in
             let log = try EventLog(directory: directory.appending("log"), configuration: logConfiguration)
+            let projection = LocalProjection()
+            try projection.rebuild(from: log.makeReader())
+            let reads = database.map { DatabaseReads(settings: $0.settings, faults: $0.faults, logger: testLogger) }
+            let status = ProjectorStatusBoard()
+            let projector = database.map {
+                Projector(
+                    source: log, node: "web-test", database: $0.settings, projection: projection, status: status,
+                    configuration: Projector.Configuration(
+                        batchDelay: .milliseconds(1), failureDemoAttempts: 2, failureDemoDelay: .milliseconds(50)),
+                    faults: $0.faults, logger: testLogger)
+            }
+            let book = NodeReservationBook(
+                log: log, projection: projection, node: "web-test", reads: reads,
+                projectorState: database == nil ? nil : status)
             let node = TestNode(
-                book: TemporaryLogBook(log: log), registry: PrometheusCollectorRegistry(),
-                directory: directory.appending("log"))
-            var logger = Logger(label: "CafeWebTests")
-            logger.logLevel = .critical
+                book: book, registry: PrometheusCollectorRegistry(), directory: directory.appending("log"),
+                projector: projector)
             let app = makeApplication(
-                book: node.book, configuration: configuration, metricsRegistry: node.registry, logger: logger)
+                book: book, configuration: configuration, metricsRegistry: node.registry, logger: testLogger)
+            func close() async {
+                await reads?.close()
+                await log.close()
+            }
             do {
                 let result = try await app.test(.live) { client in try await body(node, client) }
-                await log.close()
+                await close()
                 return result
             } catch {
-                await log.close()
+                await close()
                 throw error
             }
         }
     }
 
-    /// The log's records, as the audit tools see them: what was stored.
+    /// How many records the node's log holds: what was stored.
     func storedRecordCount() -> UInt64 {
         book.log.endOffset
     }
+
+    /// Projects everything in the log into the database.
+    func project() async throws {
+        try await projector?.drain(to: book.log.endOffset)
+    }
 }
+
+let testLogger: Logger = {
+    var logger = Logger(label: "rananeeti.web-test")
+    logger.logLevel = ProcessInfo.processInfo.environment["RANANEETI_TEST_LOG"] == nil ? .critical : .debug
+    return logger
+}()
 
 extension TestClientProtocol {
     /// Posts the reservation form as a browser does.
