@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "EventLog", "Orders", "Postgres", "Projection", "CafeWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
