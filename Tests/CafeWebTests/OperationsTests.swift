@@ -3,6 +3,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import InMemoryLogging
+import Logging
 import NIOCore
 import Synchronization
 import Testing
@@ -71,6 +73,29 @@ struct OperationsTests {
             let second = try #require(try await client.get("/healthz").headers[.xRequestID])
             #expect(first != second)
         }
+    }
+
+    @Test("the request id is in the metadata of every log line of the request")
+    func requestIDInLogs() async throws {
+        let handler = InMemoryLogHandler()
+        var logger = Logger(label: "web", factory: { _ in handler })
+        logger.logLevel = .debug
+        try await TestNode.withLiveServer(logger: logger) { _, client in
+            _ = try await client.postJSON(APITests.bob, headers: [.xRequestID: "req-42"])
+            _ = try await client.get("/no/such/page", headers: [.xRequestID: "req-43"])
+        }
+        let entries = handler.entries
+        let taken = try #require(entries.first { "\($0.message)" == "Reservation taken" })
+        #expect(taken.metadata["hb.request.id"] == "req-42")
+        #expect(taken.metadata["reservation.digest"] == "2e401f4cba1d2e90f354")
+        let line = try #require(entries.first { "\($0.message)" == "POST /api/v1/reservations 201" })
+        #expect(line.metadata["hb.request.id"] == "req-42")
+        #expect(line.metadata["http.route"] == "/api/v1/reservations")
+        #expect(line.metadata["http.status"]?.description == "201")
+        #expect(line.metadata["duration_ms"] != nil)
+        let missing = try #require(entries.first { "\($0.message)" == "GET /no/such/page 404" })
+        #expect(missing.metadata["hb.request.id"] == "req-43")
+        #expect(missing.metadata["http.route"] == "unmatched")
     }
 
     @Test("POST /admin/faults: 404 without a configured token, 401 with none or a wrong one, 202 calls the hook")

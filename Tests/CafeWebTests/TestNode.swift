@@ -51,10 +51,12 @@ struct TestNode: Sendable {
     ///   - configuration: the web configuration (its host and port are replaced by HummingbirdTesting).
     ///   - logConfiguration: the event log's configuration, for injected faults.
     ///   - database: PostgreSQL for reads and projection; nil for a log-only node.
+    ///   - logger: the application's logger.
     static func withLiveServer<Result: Sendable>(
         configuration: WebConfiguration = WebConfiguration(timeZone: TimeZone(identifier: "UTC")!),
         logConfiguration: EventLogConfiguration = EventLogConfiguration(),
         database: Database? = nil,
+        logger: Logger = testLogger,
         _ body: @Sendable (TestNode, any TestClientProtocol) async throws -> Result
     ) async throws -> Result {
         try await withTemporaryDirectory(label: "web") { directory in
@@ -77,7 +79,7 @@ struct TestNode: Sendable {
                 book: book, registry: PrometheusCollectorRegistry(), directory: directory.appending("log"),
                 projector: projector)
             let app = makeApplication(
-                book: book, configuration: configuration, metricsRegistry: node.registry, logger: testLogger)
+                book: book, configuration: configuration, metricsRegistry: node.registry, logger: logger)
             func close() async {
                 await reads?.close()
                 await log.close()

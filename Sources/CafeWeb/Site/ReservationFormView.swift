@@ -12,7 +12,7 @@ struct ReservationFormView {
         """
         \(summary)<form class="card" method="post" action="/order" accept-charset="utf-8">
         \(field(.name, label: "Name", hint: "The name we put on the table.") { described, invalid in
-            "<input type=\"text\" id=\"name\" name=\"name\" value=\"\(values.name ?? "")\" maxlength=\"40\" autocomplete=\"name\" required\(described)\(invalid)>"
+            "<input type=\"text\" id=\"name\" name=\"name\" value=\"\(values.name ?? "")\" maxlength=\"40\" autocomplete=\"name\" dir=\"auto\" required\(described)\(invalid)>"
         })
         <div class="row">
         \(field(.people, label: "People", hint: "How many of you.") { described, invalid in
@@ -23,7 +23,7 @@ struct ReservationFormView {
         })
         </div>
         \(field(.notes, label: "Message", hint: "Optional: a window seat, a birthday, a high chair… (up to 200 characters)") { described, invalid in
-            "<textarea id=\"notes\" name=\"notes\" rows=\"3\" maxlength=\"200\"\(described)\(invalid)>\(values.notes ?? "")</textarea>"
+            "<textarea id=\"notes\" name=\"notes\" rows=\"3\" maxlength=\"200\" dir=\"auto\"\(described)\(invalid)>\(values.notes ?? "")</textarea>"
         })
         <div class="field check">
         <input type="checkbox" id="testFailures" name="testFailures" value="on" aria-describedby="testFailures-hint"\(values.testFailures != nil ? " checked" : "")>

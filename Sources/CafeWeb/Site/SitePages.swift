@@ -34,7 +34,7 @@ struct SitePages: Sendable {
     func status(_ status: ReservationStatus, source: ReadSource) -> HTML {
         let reservation = status.reservation
         let (headline, explanation) = Self.words(for: status)
-        let notes: HTML? = reservation.notes.isEmpty ? nil : "<dt>Message</dt><dd>\(reservation.notes)</dd>"
+        let notes: HTML? = reservation.notes.isEmpty ? nil : "<dt>Message</dt><dd dir=\"auto\">\(reservation.notes)</dd>"
         let demo: HTML? =
             reservation.testFailures
             ? "<p class=\"muted\">You asked us to test database failures: the first tries to write this reservation into the cafe's book fail on purpose. Watch them below; the reservation still arrives.</p>"
@@ -48,7 +48,7 @@ struct SitePages: Sendable {
                 <div class="status-head"><h1 id="status-title">\(headline)</h1> <span class="state \(status.state.rawValue)">\(status.state.rawValue)</span></div>
                 <p>\(explanation)</p>
                 <dl class="details">
-                <dt>Name</dt><dd>\(reservation.name)</dd>
+                <dt>Name</dt><dd dir="auto">\(reservation.name)</dd>
                 <dt>People</dt><dd>\(reservation.people)</dd>
                 <dt>When</dt><dd>\(CafeCalendar.longDateTime(reservation.dateTime))</dd>
                 \(notes)<dt>Reference</dt><dd><span class="reference">\(status.digest.description)</span></dd>
@@ -167,9 +167,9 @@ struct SitePages: Sendable {
         let reservation = status.reservation
         return """
             <tr><td class="time">\(CafeCalendar.time(reservation.dateTime))</td>\
-            <td class="name"><a href="/orders/\(status.digest.description)">\(reservation.name)</a></td>\
+            <td class="name" dir="auto"><a href="/orders/\(status.digest.description)">\(reservation.name)</a></td>\
             <td class="people">\(reservation.people)</td>\
-            <td class="notes">\(reservation.notes)</td>\
+            <td class="notes" dir="auto">\(reservation.notes)</td>\
             <td><span class="state \(status.state.rawValue)">\(status.state.rawValue)</span></td></tr>
             """
     }

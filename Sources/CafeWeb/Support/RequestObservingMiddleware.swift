@@ -45,9 +45,13 @@ struct RequestObservingMiddleware: RouterMiddleware {
             response = answer(error, to: request, requestID: context.requestID)
         } catch let error as HTTPError where error.status == .notFound {
             problem = .noSuchEndpoint
-            response = answer(
-                .noSuchEndpoint(method: request.method, path: request.uri.path), to: request,
-                requestID: context.requestID)
+            let notFound =
+                Self.answersWithProblems(request.uri.path)
+                ? WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
+                : WebError(
+                    status: .notFound, problem: .noSuchEndpoint,
+                    detail: "There is no page at this address. Please check the link, or start again from the reservation form.")
+            response = answer(notFound, to: request, requestID: context.requestID)
         } catch {
             problem = .internalError
             logger.error(
@@ -69,7 +73,7 @@ struct RequestObservingMiddleware: RouterMiddleware {
         let milliseconds = Double(duration.components.attoseconds / 1_000_000_000_000) / 1000
             + Double(duration.components.seconds) * 1000
         logger.log(
-            level: response.status.code >= 500 ? .warning : .debug,
+            level: response.status.code >= 500 ? .info : .debug,
             "\(request.method) \(request.uri.path) \(response.status.code)",
             metadata: [
                 LogKey.method: .stringConvertible(request.method), LogKey.route: .string(route),

@@ -21,7 +21,9 @@ struct ReservationDesk: Sendable {
         } catch let error as LogError {
             metrics.recordReservation(channel: channel, outcome: "log_unavailable")
             // The guest is told only that it was not stored; the operator gets the log's own words.
-            logger.error(
+            // Info, not error: the writer's stop or the full disk is reported once where the log is opened; this
+            // line is per refused request, and an outage must not flood the log.
+            logger.info(
                 "The log could not store a reservation; answered 503",
                 metadata: [LogKey.error: "\(error)", "log.error.code": "\(error.code)"])
             throw .logUnavailable(retryAfterSeconds: retryAfterSeconds)
