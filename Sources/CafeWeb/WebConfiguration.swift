@@ -42,8 +42,9 @@ public struct WebConfiguration: Sendable {
         public var defaultPageSize: Int
         /// The most reservations the website's list shows on one page. Defaults to 200.
         public var websiteListPageSize: Int
-        /// The days the website's list covers when no `days` is given. Defaults to 14.
-        public var websiteListDefaultDays: Int
+        /// The days a list covers when the request names no end (the website's `days`, the API's `to`).
+        /// Defaults to 14.
+        public var defaultListDays: Int
         /// The most days the website's list covers at once. Defaults to 92 (about three months).
         public var websiteListMaximumDays: Int
         /// The longest database outage `POST /admin/faults` may ask for. Defaults to 1 hour.
@@ -58,7 +59,7 @@ public struct WebConfiguration: Sendable {
             maximumPageSize: Int = 500,
             defaultPageSize: Int = 50,
             websiteListPageSize: Int = 200,
-            websiteListDefaultDays: Int = 14,
+            defaultListDays: Int = 14,
             websiteListMaximumDays: Int = 92,
             maximumFaultDuration: Duration = .seconds(3600),
             retryAfterSeconds: Int = 30
@@ -66,13 +67,13 @@ public struct WebConfiguration: Sendable {
             precondition(idempotencyKeyCapacity >= 1, "idempotencyKeyCapacity must be at least 1")
             precondition(maximumPageSize >= 1 && (1...maximumPageSize).contains(defaultPageSize), "page sizes out of order")
             precondition(websiteListPageSize >= 1, "websiteListPageSize must be at least 1")
-            precondition((1...websiteListMaximumDays).contains(websiteListDefaultDays), "list days out of order")
+            precondition((1...websiteListMaximumDays).contains(defaultListDays), "list days out of order")
             self.idempotencyKeyCapacity = idempotencyKeyCapacity
             self.idempotencyKeyLifetime = idempotencyKeyLifetime
             self.maximumPageSize = maximumPageSize
             self.defaultPageSize = defaultPageSize
             self.websiteListPageSize = websiteListPageSize
-            self.websiteListDefaultDays = websiteListDefaultDays
+            self.defaultListDays = defaultListDays
             self.websiteListMaximumDays = websiteListMaximumDays
             self.maximumFaultDuration = maximumFaultDuration
             self.retryAfterSeconds = retryAfterSeconds

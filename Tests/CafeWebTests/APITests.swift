@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Projection
+import Synchronization
 import Testing
 
 @Suite("The JSON API")
@@ -216,12 +217,11 @@ struct APITests {
 }
 
 /// A switch that tests flip from another task.
-final class Failing: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+final class Failing: Sendable {
+    private let value = Mutex(false)
     var isOn: Bool {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

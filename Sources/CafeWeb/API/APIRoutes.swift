@@ -21,9 +21,9 @@ struct APIRoutes: Sendable {
             Response.bytes(
                 Array(OpenAPIDocument.json.utf8), headers: [.cacheControl: "no-cache"], contentType: "application/json")
         }
-        api.get("/problems/{type}") { _, context in
+        api.get("/problems/{type}") { request, context in
             guard let problem = context.parameters.get("type").flatMap(ProblemType.init(rawValue:)) else {
-                throw WebError.noSuchEndpoint(method: .get, path: "/api/v1/problems/…")
+                throw WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
             }
             return Response.html(pages.problemType(problem), headers: [.cacheControl: "public, max-age=3600"])
         }
@@ -139,7 +139,7 @@ struct APIRoutes: Sendable {
             }
             from = value
         }
-        var to = calendar.adding(days: options.websiteListDefaultDays, to: from)
+        var to = calendar.adding(days: options.defaultListDays, to: from)
             ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59))
         if let text = parameters.get("to") {
             guard let value = LocalDateTime(text) else {

@@ -114,7 +114,6 @@ struct SitePages: Sendable {
     struct ListQuery: Sendable {
         var from: LocalDateTime
         var days: Int
-        var cursorText: String?
     }
 
     /// Upcoming reservations, grouped by day.

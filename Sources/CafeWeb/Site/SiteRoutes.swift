@@ -89,7 +89,7 @@ struct SiteRoutes: Sendable {
             }
             from = day
         }
-        var days = options.websiteListDefaultDays
+        var days = options.defaultListDays
         if let text = parameters.get("days"), !text.isEmpty {
             guard let value = Int(text), (1...options.websiteListMaximumDays).contains(value) else {
                 throw WebError(
@@ -99,8 +99,7 @@ struct SiteRoutes: Sendable {
             days = value
         }
         var cursor: ReservationCursor?
-        let cursorText = parameters.get("cursor").flatMap { $0.isEmpty ? nil : $0 }
-        if let cursorText {
+        if let cursorText = parameters.get("cursor"), !cursorText.isEmpty {
             guard let decoded = CursorText.decode(cursorText) else {
                 throw WebError(
                     status: .badRequest, problem: .invalidQuery,
@@ -111,7 +110,7 @@ struct SiteRoutes: Sendable {
         // The last moment shown is the end of the last day; past year 9999 there is nothing to show.
         let to = calendar.adding(days: days, to: from) ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59))
         let page = await desk.list(from: from, to: to, limit: options.websiteListPageSize, after: cursor)
-        let query = SitePages.ListQuery(from: from, days: days, cursorText: cursorText)
+        let query = SitePages.ListQuery(from: from, days: days)
         return .html(
             pages.list(query: query, page: page, nextCursorText: page.nextCursor.map(CursorText.encode)),
             headers: .source(page.source))

@@ -21,8 +21,9 @@ struct CafeCalendar: Sendable {
     /// 00:00 today on the cafe's clock.
     func startOfToday(now: Date = Date()) -> LocalDateTime {
         let parts = zoned.dateComponents([.year, .month, .day], from: now)
+        // A clock outside the years 1...9999 is broken; 9999-12-31 then shows nothing rather than trapping.
         return (try? LocalDateTime(year: parts.year!, month: parts.month!, day: parts.day!, hour: 0, minute: 0))
-            ?? (try! LocalDateTime(year: 2000, month: 1, day: 1, hour: 0, minute: 0))
+            ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 0, minute: 0))
     }
 
     /// `dateTime` moved by whole days, or nil beyond the years 1...9999.
