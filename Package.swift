@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,7 +116,7 @@ let package = Package(
 
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Projection", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProjectionTests",
             dependencies: ["Projection", "EventLog", "Orders", "Postgres", "TestSupport"],
@@ -137,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["EventLog", "Orders", "TestSupport"],
+            dependencies: ["EventLog", "Orders", "Postgres", "Projection", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -23,7 +23,8 @@ extension PostgresConnection {
         /// The server's `statement_timeout` for the session, sent in the startup packet (as
         /// `options=-c statement_timeout=…`), or `nil` to leave the server's setting. Default 8 s: a little
         /// under ``queryTimeout``, so that a slow statement is normally cancelled by the server, which
-        /// keeps the connection usable, before the caller's deadline closes it.
+        /// keeps the connection usable, before the caller's deadline closes it. Set `nil` behind a
+        /// connection pooler that refuses startup options (PgBouncer does).
         public var statementTimeout: Duration?
 
         /// Seconds of idleness before TCP sends a keepalive probe (`keepalives_idle`). Default 10 s.

@@ -133,7 +133,8 @@ public actor PostgresConnection {
                 }
                 let attemptDeadline = plan.perAttemptTimeout.map { min(deadline, start + $0) } ?? deadline
                 do {
-                    let connection = try LibPQConnection(attempt: attempt, deadline: attemptDeadline, wakeup: self.wakeup)
+                    let connection = try LibPQConnection(
+                        attempt: attempt, deadline: attemptDeadline, wakeup: self.wakeup, logger: self.logger)
                     self.connection = connection
                     self.serverAddress = attempt.target
                     self.logger.debug(
@@ -248,6 +249,7 @@ public actor PostgresConnection {
     ///   ``PostgresError/Code/misuse`` when a transaction is already open on this connection. When the
     ///   connection is lost during `COMMIT`, whether it committed is unknown
     ///   (``PostgresError/Code/connectionLost``).
+    @discardableResult
     nonisolated(nonsending) public func withTransaction<Result>(
         deadline: ContinuousClock.Instant? = nil,
         _ body: nonisolated(nonsending) (PostgresConnection) async throws -> Result
@@ -465,10 +467,14 @@ public actor PostgresConnection {
                 + "later, or allow more time (Options.statementTimeout)."
         } else {
             code = .server
+            let transient = sqlState.map(SQLState.isTransient) ?? false
             message =
                 "PostgreSQL reported an error"
-                + (sqlState == nil ? "" : " (SQLSTATE \(named))") + ": \(said)"
+                + (sqlState == nil ? "" : " (SQLSTATE \(named))") + ": \(said)."
                 + (field(UInt8(ascii: "H")).map { " Hint: \($0)" } ?? "")
+                + (transient
+                    ? " This is usually transient: retry the transaction."
+                    : " Retrying will not help until the statement or the database is fixed.")
         }
         return PostgresError(
             code: code,

@@ -39,7 +39,10 @@ extension String: PostgresEncodable {
     }
 
     public func encodePostgresArrayElement(into buffer: inout [UInt8]) {
-        PostgresArrayLiteral.appendQuoted(self.utf8, to: &buffer)
+        var string = self
+        // Native strings are contiguous UTF-8; makeContiguousUTF8 copies only bridged or odd ones.
+        string.makeContiguousUTF8()
+        string.utf8.withContiguousStorageIfAvailable { PostgresArrayLiteral.appendQuoted(bytes: $0, to: &buffer) }!
     }
 }
 
@@ -162,6 +165,22 @@ enum PostgresArrayLiteral {
             }
             buffer.append(byte)
         }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// ``appendQuoted(_:to:)`` for contiguous bytes: copies the runs between `"` and `\\` in bulk.
+    static func appendQuoted(bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\""))
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                buffer.append(UInt8(ascii: "\\"))
+                runStart = index
+            }
+        }
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         buffer.append(UInt8(ascii: "\""))
     }
 

@@ -160,7 +160,7 @@ public final class PostgresServer: Sendable {
     public func createDatabase(name: String? = nil) async throws -> String {
         let name = name ?? "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await PostgresConnection.withConnection(
-            self.connectionString(), deadline: .now + .seconds(30)
+            self.administratorConnectionString, deadline: .now + .seconds(30)
         ) { connection in
             try await connection.executeScript(
                 "CREATE DATABASE " + Self.quotedIdentifier(name),
@@ -172,9 +172,15 @@ public final class PostgresServer: Sendable {
 
     /// Runs `sql` as the superuser in database `postgres` (for setup such as roles).
     public func executeAsSuperuser(_ sql: String) async throws {
-        try await PostgresConnection.withConnection(self.connectionString(), deadline: .now + .seconds(30)) {
+        try await PostgresConnection.withConnection(self.administratorConnectionString, deadline: .now + .seconds(30)) {
             try await $0.executeScript(sql, deadline: .now + .seconds(30))
         }
+    }
+
+    /// The superuser in `postgres`, able to write even on a server started with
+    /// `default_transaction_read_only=on`.
+    private var administratorConnectionString: String {
+        self.connectionString() + " options='-c default_transaction_read_only=off'"
     }
 
     /// `"name"` with embedded quotes doubled, for SQL identifiers.

@@ -46,6 +46,7 @@ public final class TCPProxy: Sendable {
             control: self.control, listenFD: listener.fd, port: listener.port,
             target: (targetHost, targetPort))
         self.control.start(loop)
+        self.control.set(mode)
     }
 
     /// Runs `body` with a proxy and closes it however `body` ends.

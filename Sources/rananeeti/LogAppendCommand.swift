@@ -20,7 +20,7 @@ struct LogAppendCommand: AsyncParsableCommand {
     )
 
     @Argument(help: "The log directory.") var directory: String
-    @Option(help: "The node id recorded in each event (default: $RANANEETI_NODE_ID, else the host name).")
+    @Option(help: "The node id recorded in each event (default: the id stored in the directory, $RANANEETI_NODE_ID, else the host name).")
     var nodeID: String?
     @Option(help: "How many reservations may wait for the disk at once.") var window = 256
 
@@ -29,8 +29,12 @@ struct LogAppendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let node = nodeID ?? ProcessInfo.processInfo.environment["RANANEETI_NODE_ID"] ?? ProcessInfo.processInfo.hostName
+        var options = NodeOptions()
+        options.dataDirectory = directory
+        options.nodeID = nodeID
+        let node = try options.resolveNodeID()
         let log = try reportingLogErrors { try EventLog(directory: directory) }
+        try options.storeNodeID(node)
         if log.recovery.createdDirectory { warn("created a new event log in \(directory)") }
         if let cut = log.recovery.cutTail { warn("recovery: \(cut.reason); cut \(cut.byteCount) unacknowledged bytes at byte \(cut.byteOffset) of \(cut.file)") }
 

@@ -23,9 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The address to listen on, HOST:PORT.") var listen = "127.0.0.1:8080"
-    @Option(help: "The node's data directory (its event log); created when missing.") var dataDir: String
-    @Option(help: "The node id written into each event (default: $RANANEETI_NODE_ID, else the host name).")
-    var nodeID: String?
+    @OptionGroup var node: NodeOptions
 
     func validate() throws {
         guard Self.hostAndPort(listen) != nil else {
@@ -43,17 +41,16 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let node = nodeID ?? ProcessInfo.processInfo.environment["RANANEETI_NODE_ID"] ?? ProcessInfo.processInfo.hostName
+        let nodeID = try node.resolveNodeID()
         let (host, port) = Self.hostAndPort(listen)!
-        var logger = Logger(label: "rananeeti")
-        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap({ Logger.Level(rawValue: $0) }) ?? .info
-        let log = try reportingLogErrors { try EventLog(directory: dataDir) }
+        let logger = makeLogger(label: "rananeeti.serve")
+        let log = try reportingLogErrors { try EventLog(directory: node.directory) }
+        try node.storeNodeID(nodeID)
         let projection = LocalProjection()
         try reportingLogErrors { _ = try projection.rebuild(from: log.makeReader()) }
-        let book = NodeReservationBook(log: log, projection: projection, node: node)
-        let app = makeApplication(
-            book: book, configuration: WebConfiguration(host: host, port: port), logger: logger)
-        logger.notice("Serving", metadata: ["listen": "\(listen)", "data-dir": "\(dataDir)", "node": "\(node)"])
+        let book = NodeReservationBook(log: log, projection: projection, node: nodeID)
+        let app = makeApplication(book: book, configuration: WebConfiguration(host: host, port: port), logger: logger)
+        logger.notice("Serving", metadata: ["listen": "\(listen)", "data-dir": "\(node.directory)", "node": "\(nodeID)"])
         do {
             try await app.runService()
         } catch {

@@ -180,3 +180,28 @@ struct ReservationFormTests {
         #expect(Set([composed, decomposed, composed]).count == 2)
     }
 }
+
+@Suite("Trimming")
+struct TrimmingTests {
+    @Test("trims exactly the scalars with Unicode's White_Space property")
+    func whiteSpaceProperty() throws {
+        // Every White_Space scalar is below U+3001; check all of those and a sample above.
+        let candidates = Array(0...0x3100) + [0xFEFF, 0x1_F600, 0x10_FFFF] as [UInt32]
+        var checked = 0
+        for value in candidates {
+            let scalar = try #require(Unicode.Scalar(value))
+            let isWhitespace = scalar.properties.isWhitespace
+            // Controls other than whitespace are refused in names; they are not the point here.
+            if scalar.properties.generalCategory == .control && !isWhitespace { continue }
+            let name = "a" + String(Character(scalar))
+            let reservation = try? Reservation(name: name, people: 1, dateTime: Fixtures.dateTime)
+            if isWhitespace {
+                #expect(reservation?.name == "a", "U+\(String(value, radix: 16)) should be trimmed")
+            } else if scalar != "\u{2028}", scalar != "\u{2029}" {
+                #expect(reservation.map { Array($0.name.unicodeScalars) } == [Unicode.Scalar("a"), scalar])
+            }
+            checked += 1
+        }
+        #expect(checked > 12_000)
+    }
+}

@@ -3,7 +3,8 @@ import Testing
 
 @Suite("Reservation from a JSON body")
 struct ReservationJSONBodyTests {
-    static let example = #"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat", "testFailures": false}"#
+    static let example =
+        #"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat", "testFailures": false}"#
 
     func read(_ body: String) throws(ReservationRequestError) -> Reservation {
         try Reservation(jsonBody: Array(body.utf8))
@@ -25,7 +26,9 @@ struct ReservationJSONBodyTests {
     @Test("reads the documented example")
     func example() throws {
         let reservation = try read(Self.example)
-        #expect(reservation == (try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: "window seat")))
+        #expect(
+            reservation == (try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: "window seat"))
+        )
     }
 
     @Test(
@@ -44,12 +47,17 @@ struct ReservationJSONBodyTests {
 
     @Test("decodes every escape, surrogate pairs included")
     func escapes() throws {
-        let body = #"{"na\u006de": "Zo\u00eb \ud83c\udf82 \"B\\b\" \/", "people": 2, "datetime": "2020-11-16T20:00", "notes": "a\r\nb\nc\u0020d", "testFailures": true}"#
+        let body =
+            #"{"na\u006de": "Zo\u00eb \ud83c\udf82 \"B\\b\" \/", "people": 2, "datetime": "2020-11-16T20:00", "notes": "a\r\nb\nc\u0020d", "testFailures": true}"#
         let reservation = try read(body)
         #expect(reservation.name == "Zoë 🎂 \"B\\b\" /")
         #expect(reservation.notes == "a\nb\nc d")
         // A tab, however it is written, is a control character.
-        #expect(problems(body.replacing(#"\u0020"#, with: #"\t"#)) == [Problem(field: .notes, message: Messages.notesControl)])
+        #expect(
+            problems(body.replacing(#"\u0020"#, with: #"\t"#)) == [
+                Problem(field: .notes, message: Messages.notesControl)
+            ]
+        )
         #expect(reservation.testFailures)
     }
 
@@ -150,8 +158,10 @@ struct ReservationJSONBodyTests {
         (#"{"a": nul"#, 6, "expected 'null'"),
         (#"{"a": [1,]}"#, 9, "expected a value (string, number, true, false, null, object or array)"),
         (#"{"a": {"b" 1}}"#, 11, "expected ':' after a field name"),
-        ("{\"a\": " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33) + "}", 38,
-         "nested deeper than 32 levels"),
+        (
+            "{\"a\": " + String(repeating: "[", count: 33) + String(repeating: "]", count: 33) + "}", 38,
+            "nested deeper than 32 levels"
+        ),
     ]
 
     @Test("malformed JSON is one error with the byte position", arguments: malformedBodies)
@@ -203,3 +213,73 @@ struct ReservationJSONBodyTests {
     }
 }
 
+/// The readers skip plain ASCII eight bytes at a time; these put the byte that must stop
+/// them at every position relative to those eight-byte steps.
+@Suite("Byte-at-every-position scans")
+struct ScanAlignmentTests {
+    @Test("a raw control character is found wherever it is", arguments: [0x00, 0x01, 0x09, 0x0A, 0x1F] as [UInt8])
+    func rawControl(byte: UInt8) {
+        for length in 1...24 {
+            for position in 0..<length {
+                var notes = Array(repeating: UInt8(ascii: "a"), count: length)
+                notes[position] = byte
+                let body = Array(#"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": ""#.utf8)
+                let offset = body.count + position
+                do {
+                    _ = try Reservation(jsonBody: body + notes + Array(#""}"#.utf8))
+                    Issue.record("accepted a raw 0x\(String(byte, radix: 16)) at \(position) of \(length)")
+                } catch .malformedJSON(let error) {
+                    #expect(error.byteOffset == offset)
+                } catch {
+                    Issue.record("\(error)")
+                }
+            }
+        }
+    }
+
+    @Test(
+        "a control character in a name or notes is refused wherever it is",
+        arguments: ["\u{7F}", "\u{1}", "\t", "\u{1F}", "\u{9F}"]
+    )
+    func controlInText(control: String) {
+        for length in 1...30 {
+            for position in 0..<length {
+                var scalars = Array(repeating: "a", count: length)
+                scalars[position] = control
+                let text = "[" + scalars.joined() + "]"
+                #expect(throws: ReservationValidationError.self) {
+                    try Reservation(name: text, people: 2, dateTime: Fixtures.dateTime)
+                }
+                #expect(throws: ReservationValidationError.self) {
+                    try Reservation(name: "Bob", people: 2, dateTime: Fixtures.dateTime, notes: text)
+                }
+            }
+        }
+    }
+
+    @Test("quotes, backslashes, DEL and non-ASCII round-trip wherever they are")
+    func specialScalars() throws {
+        for special in ["\"", "\\", "\u{7F}", "é", "😀", "\u{2028}"] {
+            for length in 1...24 {
+                for position in 0..<length {
+                    var scalars = Array(repeating: "a", count: length)
+                    scalars[position] = special
+                    let text = scalars.joined()
+                    // DEL is a control character, refused in names and notes; the node
+                    // name may hold anything.
+                    let guestText = special == "\u{7F}" ? text.replacing("\u{7F}", with: "/") : text
+                    // Bracketed, so that trimming (U+2028 is whitespace) keeps every position.
+                    let reservation = try Reservation(
+                        name: "Bob",
+                        people: 2,
+                        dateTime: Fixtures.dateTime,
+                        notes: "[" + guestText + "]"
+                    )
+                    let event = ReservationEvent(node: text, reservation: reservation)
+                    let line = Fixtures.stamp(event.encodeRecord(), offset: 1, appendedAt: "2026-11-29T03:06:17.123Z")
+                    #expect(try ReservationEvent.decode(line: line).reservationEvent == event)
+                }
+            }
+        }
+    }
+}

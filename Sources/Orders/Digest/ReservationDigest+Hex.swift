@@ -23,34 +23,42 @@ extension ReservationDigest: CustomStringConvertible, LosslessStringConvertible 
     /// ``init(_:)`` over UTF-8 bytes, for the event decoder.
     init?(hexUTF8 text: UnsafeBufferPointer<UInt8>) {
         guard text.count == 2 * Self.byteCount else { return nil }
+        // Accumulate, and check every digit once at the end: no branch per digit.
+        var invalid: UInt8 = 0
         var leading: UInt64 = 0
         for index in 0..<16 {
-            guard let nibble = Self.lowercaseHexValue(text[index]) else { return nil }
-            leading = leading << 4 | UInt64(nibble)
+            let nibble = Self.lowercaseHexValue(text[index])
+            invalid |= nibble
+            leading = leading << 4 | UInt64(nibble & 0x0F)
         }
         var trailing: UInt16 = 0
         for index in 16..<20 {
-            guard let nibble = Self.lowercaseHexValue(text[index]) else { return nil }
-            trailing = trailing << 4 | UInt16(nibble)
+            let nibble = Self.lowercaseHexValue(text[index])
+            invalid |= nibble
+            trailing = trailing << 4 | UInt16(nibble & 0x0F)
         }
+        guard invalid & 0xF0 == 0 else { return nil }
         self.init(leading: leading, trailing: trailing)
     }
 
-    private static func lowercaseHexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case ASCII.zero...ASCII.nine: byte - ASCII.zero
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        default: nil
-        }
+    /// The value of a lowercase hex digit, or 0xFF for any other byte.
+    @inline(__always)
+    private static func lowercaseHexValue(_ byte: UInt8) -> UInt8 {
+        let decimal = byte &- ASCII.zero
+        if decimal < 10 { return decimal }
+        let letter = byte &- UInt8(ascii: "a")
+        return letter < 6 ? letter + 10 : 0xFF
     }
 
     /// Appends the 20 hex digits of ``description``.
     func appendHex(to output: inout [UInt8]) {
-        for shift in stride(from: 60, through: 0, by: -4) {
-            output.append(ASCII.lowercaseHexDigits[Int(truncatingIfNeeded: leading >> UInt64(shift)) & 0xF])
-        }
-        for shift in stride(from: 12, through: 0, by: -4) {
-            output.append(ASCII.lowercaseHexDigits[Int(truncatingIfNeeded: trailing >> UInt16(shift)) & 0xF])
+        ASCII.append(count: 2 * Self.byteCount, to: &output) { buffer in
+            for index in 0..<16 {
+                buffer[index] = ASCII.lowercaseHexDigit(UInt8(truncatingIfNeeded: leading >> (60 - 4 * index)))
+            }
+            for index in 0..<4 {
+                buffer[16 + index] = ASCII.lowercaseHexDigit(UInt8(truncatingIfNeeded: trailing >> (12 - 4 * index)))
+            }
         }
     }
 }

@@ -1,34 +1,23 @@
-/// When the log appended an event: a UTC time to the millisecond, kept both as the text the
-/// log wrote and as a number.
+/// When the log appended an event: a UTC time to the millisecond, as the text the log
+/// wrote and as a number.
 ///
 /// The text is RFC 3339 in exactly one shape, `YYYY-MM-DDTHH:MM:SS.sssZ` (e.g.
-/// `2026-11-29T03:06:17.123Z`): UTC written as `Z`, three fraction digits, no leap second.
-/// Keeping the text lets a reader show or re-emit it unchanged; the number is for
-/// arithmetic and ordering.
+/// `2026-11-29T03:06:17.123Z`): UTC written as `Z`, three fraction digits, no leap second,
+/// years 0001–9999. Because only that shape is accepted, the text and the number determine
+/// each other, so only the number is stored and ``text`` is written again on demand: a read
+/// model holding a million events saves a string allocation per event.
 public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
-    /// The time as the log wrote it.
-    public let text: String
     /// Milliseconds since 1970-01-01T00:00:00Z.
     public let millisecondsSinceEpoch: Int64
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS.sssZ`; nil for any other shape or an impossible date.
-    public init?(_ text: String) {
-        var text = text
-        guard let timestamp = text.withUTF8Bytes({ Self(utf8: $0) }) else { return nil }
-        self = timestamp
-    }
-
-    /// Formats a time as `YYYY-MM-DDTHH:MM:SS.sssZ`.
-    ///
-    /// - Parameter millisecondsSinceEpoch: milliseconds since 1970-01-01T00:00:00Z.
-    /// - Returns: nil outside the years 0001...9999, which the text cannot express.
-    public init?(millisecondsSinceEpoch: Int64) {
-        let (days, millisecondOfDay) = millisecondsSinceEpoch.quotientAndRemainder(dividingBy: Self.millisecondsPerDay)
+    /// The time as the log wrote it, e.g. `2026-11-29T03:06:17.123Z`.
+    public var text: String {
+        let days = millisecondsSinceEpoch.quotientAndRemainder(dividingBy: Self.millisecondsPerDay)
         let (dayNumber, milliseconds) =
-            millisecondOfDay < 0 ? (Int(days) - 1, Int(millisecondOfDay + Self.millisecondsPerDay))
-            : (Int(days), Int(millisecondOfDay))
+            days.remainder < 0
+            ? (Int(days.quotient) - 1, Int(days.remainder + Self.millisecondsPerDay))
+            : (Int(days.quotient), Int(days.remainder))
         let date = GregorianCalendar.date(daysSinceUnixEpoch: dayNumber)
-        guard (1...9999).contains(date.year) else { return nil }
         var text: [UInt8] = []
         text.reserveCapacity(24)
         ASCII.appendDecimal(date.year, width: 4, to: &text)
@@ -45,9 +34,27 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         text.append(UInt8(ascii: "."))
         ASCII.appendDecimal(milliseconds % 1000, width: 3, to: &text)
         text.append(UInt8(ascii: "Z"))
-        self.text = String(decoding: text, as: UTF8.self)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS.sssZ`; nil for any other shape or an impossible date.
+    public init?(_ text: String) {
+        var text = text
+        guard let timestamp = text.withUTF8Bytes({ Self(utf8: $0) }) else { return nil }
+        self = timestamp
+    }
+
+    /// The time `millisecondsSinceEpoch` after 1970-01-01T00:00:00Z.
+    ///
+    /// - Parameter millisecondsSinceEpoch: milliseconds since 1970-01-01T00:00:00Z.
+    /// - Returns: nil outside the years 0001...9999, which the text cannot express.
+    public init?(millisecondsSinceEpoch: Int64) {
+        guard Self.representable.contains(millisecondsSinceEpoch) else { return nil }
         self.millisecondsSinceEpoch = millisecondsSinceEpoch
     }
+
+    /// 0001-01-01T00:00:00.000Z ... 9999-12-31T23:59:59.999Z.
+    private static let representable: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
 
     /// ``init(_:)`` over UTF-8 bytes, for the event decoder.
     init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
@@ -66,7 +73,6 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         else { return nil }
         let days = GregorianCalendar.daysSinceUnixEpoch(year: year, month: month, day: day)
         let secondOfDay = (hour * 60 + minute) * 60 + second
-        self.text = String(decoding: bytes, as: UTF8.self)
         self.millisecondsSinceEpoch = Int64(days) * Self.millisecondsPerDay + Int64(secondOfDay * 1000 + millisecond)
     }
 

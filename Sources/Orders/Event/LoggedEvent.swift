@@ -7,6 +7,18 @@ public struct LoggedEvent: Sendable, Hashable {
     /// What happened.
     public let kind: Kind
 
+    /// Creates a logged event, e.g. for a test of code that reads the log.
+    ///
+    /// - Parameters:
+    ///   - offset: the event's offset in the log.
+    ///   - appendedAt: when the log appended it.
+    ///   - kind: what happened.
+    public init(offset: UInt64, appendedAt: EventTimestamp, kind: Kind) {
+        self.offset = offset
+        self.appendedAt = appendedAt
+        self.kind = kind
+    }
+
     /// The kinds of events this version knows, and a place for those it does not.
     public enum Kind: Sendable, Hashable {
         /// `reservation.accepted`.

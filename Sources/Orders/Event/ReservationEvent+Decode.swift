@@ -36,17 +36,45 @@ extension ReservationEvent {
 /// Reads the fields of one stamped event line and interprets them.
 private struct EventLineDecoder {
     /// Every field name an event line of a known type may have.
-    enum FieldName: Int, CaseIterable {
+    enum FieldName: Int {
         case offset, appendedAt, type, node, digest, name, people, dateTime, notes, testFailures
 
-        static let names: [[UInt8]] = [
-            "offset", "appendedAt", "type", "node", "digest", "name", "people", "datetime", "notes", "testFailures",
-        ].map { Array($0.utf8) }
+        static let count = 10
 
-        var text: String { String(decoding: Self.names[rawValue], as: UTF8.self) }
+        var text: StaticString {
+            switch self {
+            case .offset: "offset"
+            case .appendedAt: "appendedAt"
+            case .type: "type"
+            case .node: "node"
+            case .digest: "digest"
+            case .name: "name"
+            case .people: "people"
+            case .dateTime: "datetime"
+            case .notes: "notes"
+            case .testFailures: "testFailures"
+            }
+        }
+
+        /// The field `token` names, or nil for a name this version does not know.
+        ///
+        /// `expected` is tried first: records are written in one order, so guessing the
+        /// field after the previous one makes the common case a single comparison.
+        static func named(
+            _ token: JSONString,
+            expecting expected: FieldName?,
+            in reader: JSONObjectReader
+        ) -> FieldName? {
+            if let expected, reader.string(token, equals: expected.text) { return expected }
+            for rawValue in 0..<count {
+                let name = FieldName(rawValue: rawValue)!
+                if reader.string(token, equals: name.text) { return name }
+            }
+            return nil
+        }
     }
 
-    private static let reservationAcceptedType = Array(ReservationEvent.eventType.utf8)
+    private static let reservationAcceptedType: StaticString = "reservation.accepted"
 
     private let reader: JSONObjectReader
     private var found = FoundFields()
@@ -67,12 +95,13 @@ private struct EventLineDecoder {
 
     private init(bytes: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
         var reader = try JSONObjectReader(bytes: bytes)
+        var expected = FieldName.offset as FieldName?
         while let field = try reader.nextField() {
-            guard let index = reader.index(of: field.name, in: FieldName.names) else {
+            guard let name = FieldName.named(field.name, expecting: expected, in: reader) else {
                 if firstUnknownField == nil { firstUnknownField = field }
                 continue
             }
-            let name = FieldName(rawValue: index)!
+            expected = FieldName(rawValue: name.rawValue + 1)
             if found[name] == nil {
                 found[name] = field
             } else if firstDuplicateField == nil {
@@ -84,7 +113,10 @@ private struct EventLineDecoder {
 
     private func interpret() throws(EventDecodingError) -> LoggedEvent {
         if let duplicate = firstDuplicateField {
-            throw EventDecodingError(at: duplicate.nameOffset, "duplicate field \(reader.quotedForMessage(duplicate.name))")
+            throw EventDecodingError(
+                at: duplicate.nameOffset,
+                "duplicate field \(reader.quotedForMessage(duplicate.name))"
+            )
         }
         let offset = try required(.offset)
         guard case .integer(let offsetValue) = offset.value, !offsetValue.isNegative else {
@@ -100,7 +132,11 @@ private struct EventLineDecoder {
         let typeField = try required(.type)
         guard case .string(let type) = typeField.value else { throw problem(typeField, "must be a string") }
         guard reader.string(type, equals: Self.reservationAcceptedType) else {
-            return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .unknown(type: reader.decodeString(type)))
+            return LoggedEvent(
+                offset: offsetValue.magnitude,
+                appendedAt: appendedAt,
+                kind: .unknown(type: reader.decodeString(type))
+            )
         }
         let event = try reservationAccepted()
         return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .reservationAccepted(event))
@@ -123,7 +159,7 @@ private struct EventLineDecoder {
             return digest
         }
 
-        let name = try storedText(.name, ReservationRules.name)
+        let name = try storedText(.name, ReservationRules.checkName)
 
         let peopleField = try required(.people)
         guard case .integer(let people) = peopleField.value, !people.isNegative,
@@ -142,7 +178,7 @@ private struct EventLineDecoder {
             }
         }
 
-        let notes = try storedText(.notes, ReservationRules.notes)
+        let notes = try storedText(.notes, ReservationRules.checkNotes)
 
         let testFailuresField = try required(.testFailures)
         guard case .bool(let testFailures) = testFailuresField.value else {
@@ -174,20 +210,19 @@ private struct EventLineDecoder {
         return string
     }
 
-    /// A text field that must already be what the rule makes of it: the rule accepts it
-    /// and leaves it unchanged (trimmed, line breaks as LF).
+    /// A text field that must be stored clean (trimmed, line breaks as LF) and meet its rule.
     private func storedText(
         _ name: FieldName,
-        _ rule: (String) -> ReservationRules.Check<String>
+        _ rule: (String, TextFacts) -> ReservationRules.Check<String>
     ) throws(EventDecodingError) -> String {
         let text = try reader.decodeString(string(name))
-        switch rule(text) {
-        case .invalid(let message):
-            throw problem(try required(name), message)
-        case .valid(let clean) where !clean.utf8.elementsEqual(text.utf8):
+        let facts = TextFacts(of: text)
+        if facts.hasSurroundingWhitespace || facts.containsCarriageReturn {
             throw problem(try required(name), "has surrounding whitespace or a carriage return")
-        case .valid:
-            return text
+        }
+        switch rule(text, facts) {
+        case .invalid(let message): throw problem(try required(name), message)
+        case .valid: return text
         }
     }
 

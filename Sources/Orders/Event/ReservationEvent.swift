@@ -51,6 +51,7 @@ extension ReservationEvent {
     /// is written as UTF-8.
     public func encodeRecord() -> [UInt8] {
         var record: [UInt8] = []
+        record.reserveCapacity(160 + node.utf8.count + reservation.name.utf8.count + reservation.notes.utf8.count)
         appendRecord(to: &record)
         return record
     }
@@ -58,9 +59,8 @@ extension ReservationEvent {
     /// Appends the bytes of ``encodeRecord()`` to `output`, for callers that batch records
     /// into one buffer.
     public func appendRecord(to output: inout [UInt8]) {
-        output.reserveCapacity(
-            output.count + 160 + node.utf8.count + reservation.name.utf8.count + reservation.notes.utf8.count
-        )
+        // No reserveCapacity here: it reallocates to exactly the size asked for, so calling
+        // it for every record appended to a shared buffer would copy the buffer every time.
         output.append(contentsOf: #"{"type":"reservation.accepted","node":"#.utf8)
         JSONStringWriter.append(node, to: &output)
         output.append(contentsOf: #","digest":""#.utf8)
@@ -73,6 +73,8 @@ extension ReservationEvent {
         reservation.dateTime.appendText(to: &output)
         output.append(contentsOf: #"","notes":"#.utf8)
         JSONStringWriter.append(reservation.notes, to: &output)
-        output.append(contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8)
+        output.append(
+            contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8
+        )
     }
 }

@@ -94,14 +94,24 @@ struct JSONObjectReader {
     // MARK: Tokens to values
 
     /// Whether a string token holds exactly `literal` (an ASCII field name, say).
-    func string(_ token: JSONString, equals literal: [UInt8]) -> Bool {
-        if !token.hasEscapes {
-            guard token.range.count == literal.count else { return false }
-            return literal.withUnsafeBufferPointer { expected in
-                UnsafeBufferPointer(rebasing: bytes[token.range]).elementsEqual(expected)
-            }
+    ///
+    /// Literals are `StaticString`s so that comparing costs no reference counting: field
+    /// names are compared for every field of every line.
+    func string(_ token: JSONString, equals literal: StaticString) -> Bool {
+        if token.hasEscapes {
+            return decodeString(token).utf8.elementsEqual(
+                UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            )
         }
-        return Array(decodeString(token).utf8) == literal
+        guard token.range.count == literal.utf8CodeUnitCount else { return false }
+        var index = token.range.lowerBound
+        var pointer = literal.utf8Start
+        while index < token.range.upperBound {
+            guard bytes[index] == pointer.pointee else { return false }
+            index += 1
+            pointer += 1
+        }
+        return true
     }
 
     /// The text of a string token, with its escapes decoded.
@@ -224,6 +234,12 @@ struct JSONObjectReader {
         var index = position + 1
         var hasEscapes = false
         while true {
+            // Most of a line is plain ASCII text: skip it a word at a time.
+            while bytes.count - index >= ByteWord.width,
+                !ByteWord.needsJSONStringAttention(ByteWord.load(bytes, at: index))
+            {
+                index += ByteWord.width
+            }
             guard index < bytes.count else {
                 throw JSONSyntaxError(at: opening, "unterminated string")
             }
@@ -298,12 +314,20 @@ struct JSONObjectReader {
         var secondRange: ClosedRange<UInt8> = 0x80...0xBF
         switch lead {
         case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; secondRange = 0xA0...0xBF
+        case 0xE0:
+            length = 3
+            secondRange = 0xA0...0xBF
         case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; secondRange = 0x80...0x9F
-        case 0xF0: length = 4; secondRange = 0x90...0xBF
+        case 0xED:
+            length = 3
+            secondRange = 0x80...0x9F
+        case 0xF0:
+            length = 4
+            secondRange = 0x90...0xBF
         case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; secondRange = 0x80...0x8F
+        case 0xF4:
+            length = 4
+            secondRange = 0x80...0x8F
         default: throw JSONSyntaxError(at: index, "invalid UTF-8")
         }
         guard bytes.count - index >= length, secondRange.contains(bytes[index + 1]) else {
@@ -468,8 +492,8 @@ enum JSONValue {
 }
 
 extension JSONObjectReader {
-    /// The position of a field name in `names` (ASCII names as bytes), or nil.
-    func index(of token: JSONString, in names: [[UInt8]]) -> Int? {
+    /// The position of a field name in `names`, or nil.
+    func index(of token: JSONString, in names: [StaticString]) -> Int? {
         names.firstIndex { string(token, equals: $0) }
     }
 

@@ -35,8 +35,8 @@ enum JSONStringWriter {
         case ASCII.tab: output.append(UInt8(ascii: "t"))
         default:
             output.append(contentsOf: [UInt8(ascii: "u"), ASCII.zero, ASCII.zero])
-            output.append(ASCII.lowercaseHexDigits[Int(byte >> 4)])
-            output.append(ASCII.lowercaseHexDigits[Int(byte & 0x0F)])
+            output.append(ASCII.lowercaseHexDigit(byte >> 4))
+            output.append(ASCII.lowercaseHexDigit(byte))
         }
     }
 }

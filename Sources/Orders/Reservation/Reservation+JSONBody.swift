@@ -42,11 +42,11 @@ extension Reservation {
         case name, people, dateTime, notes, testFailures
     }
 
-    private static let bodyFieldNames: [[UInt8]] = [
-        ReservationField.name, .people, .dateTime, .notes, .testFailures,
-    ].map { Array($0.rawValue.utf8) }
+    private static let bodyFieldNames: [StaticString] = ["name", "people", "datetime", "notes", "testFailures"]
 
-    private static func read(jsonBody bytes: UnsafeBufferPointer<UInt8>) throws(ReservationRequestError) -> Reservation {
+    private static func read(
+        jsonBody bytes: UnsafeBufferPointer<UInt8>
+    ) throws(ReservationRequestError) -> Reservation {
         typealias Message = ReservationRules.Message
         var draft = ReservationDraft()
         var seen = [Bool](repeating: false, count: bodyFieldNames.count)
@@ -75,7 +75,8 @@ extension Reservation {
                         ? .invalid(Message.peopleInvalid) : ReservationRules.people(Int(integer.magnitude))
                 case (.people, .nonIntegerNumber): draft.people = .invalid(Message.peopleInvalid)
                 case (.people, _): draft.people = .invalid(Message.peopleNotNumber)
-                case (.dateTime, .string(let text)): draft.dateTime = ReservationRules.dateTime(text: reader.decodeString(text))
+                case (.dateTime, .string(let text)):
+                    draft.dateTime = ReservationRules.dateTime(text: reader.decodeString(text))
                 case (.dateTime, _): draft.dateTime = .invalid(Message.dateTimeNotString)
                 case (.notes, .string(let text)): draft.notes = ReservationRules.notes(reader.decodeString(text))
                 case (.notes, .null): draft.notes = .valid("")

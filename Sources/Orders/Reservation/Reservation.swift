@@ -72,9 +72,11 @@ extension Reservation: Hashable {
         hasher.combine(dateTime)
         hasher.combine(testFailures)
         // Hash the bytes, to agree with ==; the counts keep name and notes apart.
+        var name = name
+        var notes = notes
         hasher.combine(name.utf8.count)
-        for byte in name.utf8 { hasher.combine(byte) }
+        name.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         hasher.combine(notes.utf8.count)
-        for byte in notes.utf8 { hasher.combine(byte) }
+        notes.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }

@@ -17,10 +17,15 @@ enum ReservationRules {
         case invalid(String)
     }
 
+    /// Cleans and checks a name as typed.
     static func name(_ raw: String) -> Check<String> {
         let name = GuestText.trimmed(raw)
-        if name.isEmpty { return .invalid(Message.nameMissing) }
-        let facts = TextFacts(of: name)
+        return checkName(name, TextFacts(of: name))
+    }
+
+    /// Checks a name that is already clean: trimmed.
+    static func checkName(_ name: String, _ facts: TextFacts) -> Check<String> {
+        if facts.scalarCount == 0 { return .invalid(Message.nameMissing) }
         if facts.containsLineFeed || facts.containsOtherControl || facts.containsUnicodeLineSeparator {
             return .invalid(Message.nameNotOneLine)
         }
@@ -28,9 +33,14 @@ enum ReservationRules {
         return .valid(name)
     }
 
+    /// Cleans and checks notes as typed.
     static func notes(_ raw: String) -> Check<String> {
         let notes = GuestText.normalizingLineBreaks(GuestText.trimmed(raw))
-        let facts = TextFacts(of: notes)
+        return checkNotes(notes, TextFacts(of: notes))
+    }
+
+    /// Checks notes that are already clean: trimmed, line breaks as LF.
+    static func checkNotes(_ notes: String, _ facts: TextFacts) -> Check<String> {
         if facts.containsOtherControl { return .invalid(Message.notesControl) }
         if facts.scalarCount > notesScalarLimit { return .invalid(Message.notesTooLong) }
         return .valid(notes)

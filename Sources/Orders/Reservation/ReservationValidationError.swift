@@ -12,6 +12,7 @@ public struct ReservationValidationError: Error, Sendable, Hashable, CustomStrin
         /// A sentence for the guest, e.g. "Party size must be a whole number from 1 to 9999."
         public let message: String
 
+        /// Creates a problem report for `field`.
         public init(field: ReservationField, message: String) {
             self.field = field
             self.message = message

@@ -10,16 +10,29 @@ struct TextFacts {
     /// U+2028 LINE SEPARATOR or U+2029 PARAGRAPH SEPARATOR, which are line breaks without
     /// being controls.
     var containsUnicodeLineSeparator = false
+    /// A carriage return (U+000D), which clean text never has.
+    var containsCarriageReturn = false
+    /// Whitespace at the start or the end, which clean text never has.
+    var hasSurroundingWhitespace = false
 
     init(of text: String) {
         var text = text
         text.withUTF8 { bytes in
             var index = 0
             while index < bytes.count {
+                // Printable ASCII is one scalar per byte and nothing else to note.
+                if bytes.count - index >= ByteWord.width,
+                    !ByteWord.hasNonPrintableASCII(ByteWord.load(bytes, at: index))
+                {
+                    scalarCount += ByteWord.width
+                    index += ByteWord.width
+                    continue
+                }
                 let byte = bytes[index]
                 if byte & 0xC0 != 0x80 { scalarCount += 1 }
                 if byte < 0x20 || byte == ASCII.delete {
                     if byte == ASCII.lineFeed { containsLineFeed = true } else { containsOtherControl = true }
+                    if byte == ASCII.carriageReturn { containsCarriageReturn = true }
                 } else if byte == 0xC2, index + 1 < bytes.count, (0x80...0x9F).contains(bytes[index + 1]) {
                     containsOtherControl = true  // C1 controls, U+0080–U+009F
                 } else if byte == 0xE2, index + 2 < bytes.count, bytes[index + 1] == 0x80,
@@ -30,42 +43,9 @@ struct TextFacts {
                 index += 1
             }
         }
-    }
-}
-
-/// Trimming and line-break normalisation of what guests type.
-enum GuestText {
-    /// `text` without leading and trailing whitespace (Unicode's White_Space property, so
-    /// no-break and ideographic spaces go too). Returns `text` itself when there is none.
-    static func trimmed(_ text: String) -> String {
         let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
-        if first == scalars.startIndex, scalars.index(after: last) == scalars.endIndex {
-            return text
+        if let first = scalars.first, let last = scalars.last {
+            hasSurroundingWhitespace = GuestText.isWhitespace(first) || GuestText.isWhitespace(last)
         }
-        return String(scalars[first...last])
-    }
-
-    /// `text` with every CRLF and lone CR turned into LF.
-    ///
-    /// Browsers submit a textarea's line breaks as CRLF, pasted text may carry old Mac
-    /// CRs, and API clients send LF: normalising makes the same notes the same bytes, and
-    /// so the same digest. Returns `text` itself when it has no CR.
-    static func normalizingLineBreaks(_ text: String) -> String {
-        guard text.utf8.contains(ASCII.carriageReturn) else { return text }
-        var normalised: [UInt8] = []
-        normalised.reserveCapacity(text.utf8.count)
-        var previousWasCarriageReturn = false
-        // Working on bytes is safe: CR and LF never occur inside a multi-byte sequence.
-        for byte in text.utf8 {
-            if byte == ASCII.carriageReturn {
-                normalised.append(ASCII.lineFeed)
-            } else if !(byte == ASCII.lineFeed && previousWasCarriageReturn) {
-                normalised.append(byte)
-            }
-            previousWasCarriageReturn = byte == ASCII.carriageReturn
-        }
-        return String(decoding: normalised, as: UTF8.self)
     }
 }

@@ -64,14 +64,16 @@ extension LocalDateTime: CustomStringConvertible, LosslessStringConvertible {
 
     /// Appends the 16 bytes of ``description``.
     func appendText(to output: inout [UInt8]) {
-        ASCII.appendDecimal(year, width: 4, to: &output)
-        output.append(ASCII.minus)
-        ASCII.appendDecimal(month, width: 2, to: &output)
-        output.append(ASCII.minus)
-        ASCII.appendDecimal(day, width: 2, to: &output)
-        output.append(UInt8(ascii: "T"))
-        ASCII.appendDecimal(hour, width: 2, to: &output)
-        output.append(ASCII.colon)
-        ASCII.appendDecimal(minute, width: 2, to: &output)
+        ASCII.append(count: 16, to: &output) { buffer in
+            ASCII.writeDecimal(year, width: 4, into: buffer, at: 0)
+            buffer[4] = ASCII.minus
+            ASCII.writeDecimal(month, width: 2, into: buffer, at: 5)
+            buffer[7] = ASCII.minus
+            ASCII.writeDecimal(day, width: 2, into: buffer, at: 8)
+            buffer[10] = UInt8(ascii: "T")
+            ASCII.writeDecimal(hour, width: 2, into: buffer, at: 11)
+            buffer[13] = ASCII.colon
+            ASCII.writeDecimal(minute, width: 2, into: buffer, at: 14)
+        }
     }
 }

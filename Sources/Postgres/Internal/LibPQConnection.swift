@@ -1,5 +1,6 @@
 internal import CLibPQ
 import Glibc
+import Logging
 
 /// Why a wait on the server's socket ended early.
 enum Interruption: Error {
@@ -17,6 +18,8 @@ enum Interruption: Error {
 final class LibPQConnection {
     /// The `PGconn *`; never `nil` while this object lives (``finish()`` is the only place that frees it).
     private var handle: OpaquePointer?
+    /// Receives the server's notices (libpq would print them to stderr); released after `PQfinish`.
+    private var noticeSink: Unmanaged<NoticeSink>?
     let target: String
 
     /// Opens a connection for one attempt of a ``ConnectionPlan``, or throws.
@@ -30,7 +33,7 @@ final class LibPQConnection {
     ///
     /// Name resolution (`getaddrinfo`) happens inside libpq and blocks this thread without regard to
     /// the deadline; use IP addresses or `hostaddr` where that matters.
-    init(attempt: ConnectionPlan.Attempt, deadline: ContinuousClock.Instant, wakeup: Wakeup) throws {
+    init(attempt: ConnectionPlan.Attempt, deadline: ContinuousClock.Instant, wakeup: Wakeup, logger: Logger) throws {
         self.target = attempt.target
         let keywords = attempt.parameters.map { strdup($0.keyword) } + [nil]
         let values = attempt.parameters.map { strdup($0.value) } + [nil]
@@ -51,6 +54,16 @@ final class LibPQConnection {
             throw ConnectFailure.failed("libpq could not allocate a connection (out of memory)")
         }
         self.handle = connection
+        let sink = Unmanaged.passRetained(NoticeSink(logger: logger, target: attempt.target))
+        self.noticeSink = sink
+        PQsetNoticeReceiver(
+            connection,
+            { context, result in
+                guard let context, let result else { return }
+                Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(result)
+            },
+            sink.toOpaque()
+        )
 
         if PQstatus(connection) == CONNECTION_BAD {
             let message = LibPQConnection.errorMessage(connection)
@@ -62,6 +75,9 @@ final class LibPQConnection {
         while true {
             switch status {
             case PGRES_POLLING_OK:
+                // Server notices ("relation already exists, skipping") are not errors; libpq's default prints
+                // them on standard error, which operators would read as trouble. Drop them.
+                _ = PQsetNoticeReceiver(connection, { _, _ in }, nil)
                 // Non-blocking from here on, so that sending a large statement never blocks in send(2).
                 if PQsetnonblocking(connection, 1) != 0 {
                     let message = LibPQConnection.errorMessage(connection)
@@ -136,6 +152,8 @@ final class LibPQConnection {
             self.handle = nil
             PQfinish(handle)
         }
+        self.noticeSink?.release()
+        self.noticeSink = nil
     }
 
     /// Frees the `PGconn` after a deadline or a cancellation left a statement running, asking the server,
@@ -242,6 +260,26 @@ final class LibPQConnection {
             if descriptors[1].revents != 0 { throw .cancelled }
             if descriptors[0].revents != 0 { return descriptors[0].revents }
             // Timed out: the loop re-checks the clock (poll may also return a little early).
+        }
+    }
+
+    /// Logs notices and warnings (`NOTICE: relation … already exists, skipping`) at debug level.
+    final class NoticeSink {
+        let logger: Logger
+        let target: String
+
+        init(logger: Logger, target: String) {
+            self.logger = logger
+            self.target = target
+        }
+
+        func receive(_ result: OpaquePointer) {
+            let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))).map { String(cString: $0) } ?? "NOTICE"
+            let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? ""
+            self.logger.debug(
+                "PostgreSQL \(severity.lowercased()): \(message)",
+                metadata: ["postgres.server": "\(self.target)"]
+            )
         }
     }
 

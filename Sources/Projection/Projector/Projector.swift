@@ -208,6 +208,7 @@ public final class Projector: Service, Sendable {
             status.update { snapshot in
                 snapshot.connected = true
                 snapshot.checkpoint = checkpoint
+                snapshot.position = from
                 snapshot.logEnd = end
             }
             metrics.connected.record(1)
@@ -339,7 +340,10 @@ public final class Projector: Service, Sendable {
         session.checkpoint = max(session.checkpoint, end)
         if case .advance = session.rule { session.rule = .advance(from: session.checkpoint) }
         let checkpoint = session.checkpoint
-        status.update { $0.checkpoint = max($0.checkpoint ?? 0, checkpoint) }
+        status.update { snapshot in
+            snapshot.checkpoint = max(snapshot.checkpoint ?? 0, checkpoint)
+            snapshot.position = end
+        }
     }
 
     private func report(_ events: [ProjectableEvent], inserted: Set<String>) {

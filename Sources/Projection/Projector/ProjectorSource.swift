@@ -1,4 +1,6 @@
 public import EventLog
+import Foundation
+import Synchronization
 
 /// Where the projector reads events: the node's open log (tailing it), or a log directory on its own (for
 /// `rananeeti replay`, which drains what is there and stops).
@@ -13,12 +15,22 @@ public protocol ProjectorSource: Sendable {
 
 extension EventLog: ProjectorSource {}
 
-/// A log directory read without its writer lock: what is on disk when asked, up to the last complete batch.
-public struct LogDirectorySource: ProjectorSource {
+/// A log directory read without its writer lock: what is on disk, up to the last complete batch.
+///
+/// Without `follow` it is a snapshot (a replay drains it and stops); with `follow` it waits for another
+/// process (the server) to append more, looking every `pollInterval`.
+public final class LogDirectorySource: ProjectorSource {
     public let directory: String
+    private let follow: Bool
+    private let pollInterval: Duration
+    /// The end found for a given shape of the directory (segment files and the last one's size), so that
+    /// polling an idle log costs two `stat` calls, not a walk of the last segment.
+    private let cache = Mutex<(shape: [Int64], end: UInt64)?>(nil)
 
-    public init(directory: String) {
+    public init(directory: String, follow: Bool = false, pollInterval: Duration = .milliseconds(20)) {
         self.directory = directory
+        self.follow = follow
+        self.pollInterval = pollInterval
     }
 
     public func makeReader(from offset: UInt64) throws -> LogReader {
@@ -28,8 +40,24 @@ public struct LogDirectorySource: ProjectorSource {
     }
 
     public var endOffset: UInt64 {
-        (try? LogStatistics.read(directory: directory).endOffset) ?? 0
+        let shape = directoryShape()
+        if let cached = cache.withLock({ $0 }), cached.shape == shape { return cached.end }
+        let end = (try? LogStatistics.read(directory: directory).endOffset) ?? 0
+        cache.withLock { $0 = (shape, end) }
+        return end
     }
 
-    public func waitForEnd(beyond offset: UInt64) async {}
+    public func waitForEnd(beyond offset: UInt64) async {
+        guard follow else { return }
+        while !Task.isCancelled, endOffset <= offset {
+            try? await Task.sleep(for: pollInterval)
+        }
+    }
+
+    private func directoryShape() -> [Int64] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".lz4") }.sorted()
+        guard let last = names.last else { return [] }
+        let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + last)[.size] as? Int64) ?? -1
+        return [Int64(names.count), Int64(bitPattern: UInt64(last.prefix(20)) ?? 0), size]
+    }
 }

@@ -7,6 +7,9 @@ public final class ProjectorStatusBoard: Sendable {
         public var connected = false
         /// The first offset not yet projected, as last committed (nil before the checkpoint was read).
         public var checkpoint: UInt64?
+        /// The end of the last range this projector committed: how far it has got (also during a replay
+        /// below the checkpoint).
+        public var position: UInt64?
         /// The log's end when last looked at.
         public var logEnd: UInt64 = 0
         /// Age in seconds of the oldest event not yet projected (0 when caught up).
@@ -23,8 +26,10 @@ public final class ProjectorStatusBoard: Sendable {
 
     private struct State {
         var snapshot = Snapshot()
-        /// Resumed with false at every update: "look again".
-        var waiters: [CheckedContinuation<Bool, Never>] = []
+        /// Resumed with false at every update ("look again") and at cancellation.
+        var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var nextWaiter = 0
+        var cancelled: Set<Int> = []
     }
 
     private let state = Mutex(State())
@@ -39,25 +44,38 @@ public final class ProjectorStatusBoard: Sendable {
         let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             change(&state.snapshot)
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(returning: false) }
     }
 
-    /// Waits until `condition` holds for the snapshot. For tests and `replay`, which wait for the projector
-    /// to reach an offset without polling. Returns early, at the next update, when the task is cancelled.
+    /// Waits until `condition` holds for the snapshot, or the task is cancelled. For tests and `replay`,
+    /// which wait for the projector without polling; `condition` sees every snapshot it is woken for.
     public func wait(until condition: @escaping (Snapshot) -> Bool) async {
-        while !Task.isCancelled {
-            let done = await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
-                // Check and register under one lock, so no update slips between them.
-                let holds = state.withLock { state -> Bool in
-                    if condition(state.snapshot) { return true }
-                    state.waiters.append(waiter)
-                    return false
-                }
-                if holds { waiter.resume(returning: true) }
-            }
-            if done { return }
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
         }
+        await withTaskCancellationHandler {
+            while !Task.isCancelled {
+                let done = await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+                    // Check and register under one lock, so no update slips between them.
+                    let holds = state.withLock { state -> Bool in
+                        if state.cancelled.contains(id) || condition(state.snapshot) { return true }
+                        state.waiters[id] = waiter
+                        return false
+                    }
+                    if holds { waiter.resume(returning: true) }
+                }
+                if done { break }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                state.cancelled.insert(id)
+                return state.waiters.removeValue(forKey: id)
+            }
+            waiter?.resume(returning: true)
+        }
+        _ = state.withLock { $0.cancelled.remove(id) }
     }
 }

@@ -30,10 +30,10 @@ enum Fixtures {
         )
         guard let dateTime else { return nil }
         return try? Reservation(
-            name: HostileText.random(maximumLength: 45, using: &generator),
+            name: HostileText.random(maximumLength: 42, from: .name, using: &generator),
             people: Int.random(in: 1...9999, using: &generator),
             dateTime: dateTime,
-            notes: HostileText.random(maximumLength: 210, using: &generator),
+            notes: HostileText.random(maximumLength: 205, from: .notes, using: &generator),
             testFailures: Bool.random(using: &generator)
         )
     }

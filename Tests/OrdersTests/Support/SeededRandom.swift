@@ -27,19 +27,41 @@ enum HostileText {
         "\u{10FFFF}", "\u{301}", "\u{3000}",
     ]
 
-    /// A string of 0...`maximumLength` scalars, about half of them awkward.
-    static func random(maximumLength: Int, using generator: inout SeededRandom) -> String {
+    /// Which scalars a random text may hold.
+    enum Repertoire {
+        /// Anything, controls included: for the digest, which must handle any string.
+        case anything
+        /// What a valid name may hold: no controls, no line breaks.
+        case name
+        /// What valid notes may hold: line breaks (LF, CR) but no other controls.
+        case notes
+
+        func allows(_ scalar: Unicode.Scalar) -> Bool {
+            let isControl = scalar.properties.generalCategory == .control
+            switch self {
+            case .anything: return true
+            case .name: return !isControl && scalar != "\u{2028}" && scalar != "\u{2029}"
+            case .notes: return !isControl || scalar == "\n" || scalar == "\r"
+            }
+        }
+    }
+
+    /// A string of 0...`maximumLength` scalars from `repertoire`, about half of them awkward.
+    static func random(
+        maximumLength: Int,
+        from repertoire: Repertoire = .anything,
+        using generator: inout SeededRandom
+    ) -> String {
         let length = Int.random(in: 0...maximumLength, using: &generator)
         var scalars = String.UnicodeScalarView()
-        for _ in 0..<length {
+        while scalars.count < length {
+            let scalar: Unicode.Scalar
             switch Int.random(in: 0..<10, using: &generator) {
-            case 0..<4:
-                scalars.append(Unicode.Scalar(UInt8.random(in: 0x20...0x7E, using: &generator)))
-            case 4..<9:
-                scalars.append(awkwardScalars.randomElement(using: &generator)!)
-            default:
-                scalars.append(anyScalar(using: &generator))
+            case 0..<4: scalar = Unicode.Scalar(UInt8.random(in: 0x20...0x7E, using: &generator))
+            case 4..<9: scalar = awkwardScalars.randomElement(using: &generator)!
+            default: scalar = anyScalar(using: &generator)
             }
+            if repertoire.allows(scalar) { scalars.append(scalar) }
         }
         return String(scalars)
     }
