@@ -113,6 +113,15 @@ let package = Package(
             path: "bench/AppendBenchmark",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "ProjectorBenchmark",
+            dependencies: [
+                "EventLog", "Orders", "Postgres", "Projection", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/ProjectorBenchmark",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "TestSupport"], swiftSettings: swiftSettings),

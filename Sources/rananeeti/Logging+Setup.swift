@@ -11,7 +11,7 @@ func makeLogger(label: String, defaultLevel: Logger.Level = .info) -> Logger {
 
 private enum LoggingBootstrap {
     static let once: Void = {
-        let level = ProcessInfo.processInfo.environment["RANANEETI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .trace
+        let level = ProcessInfo.processInfo.environment["RANANEETI_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -137,6 +137,8 @@ public final class LogReader {
                     throw LogError.corrupt(current.reader.path, at: current.position, "a sealed segment ends inside a batch (\(reason))")
                 }
                 unreadableTail = (current.reader.path, current.position, reason)
+                // Another process may be writing these very bytes: read them afresh next time.
+                current.reader.invalidate()
                 return nil
             case .damaged(let reason, let length):
                 if board == nil, try isLastSegment(current.base) {
@@ -148,6 +150,7 @@ public final class LogReader {
                     }
                     if !validFollows {
                         unreadableTail = (current.reader.path, current.position, reason)
+                        current.reader.invalidate()
                         return nil
                     }
                 }

@@ -111,8 +111,8 @@ public final class Projector: Service, Sendable {
         var rule: CheckpointRule
         /// The end of the last range committed in this session (where a replay resumes after a reconnect).
         var committedEnd: UInt64
-        /// Records read past a batch's limit, kept for the next batch.
-        var leftover: [LogRecord] = []
+        /// Records read past a batch's limit, kept for the next batch (a slice: taking from it copies nothing).
+        var leftover: ArraySlice<LogRecord> = []
     }
 
     /// A failure staged for the "Test database failures" demo.
@@ -139,6 +139,7 @@ public final class Projector: Service, Sendable {
                 }
                 if pending.isEmpty {
                     pending = try takeAvailable(&session!, limit: configuration.maximumBatchEvents)
+                    logger.trace("read from the log", metadata: ["events": "\(pending.count)", "next": "\(session!.reader.nextOffset)"])
                     if pending.isEmpty {
                         updateLag(pending: [], checkpoint: session!.checkpoint)
                         let position = session!.reader.nextOffset
@@ -227,14 +228,16 @@ public final class Projector: Service, Sendable {
 
     /// Up to `limit` records that are readable now, without waiting.
     private func takeAvailable(_ session: inout Session, limit: Int) throws -> [LogRecord] {
-        var records = session.leftover
-        session.leftover = []
-        while records.count < limit, let more = try session.reader.nextRecords() {
-            records += more
+        var records: [LogRecord] = []
+        if !session.leftover.isEmpty {
+            let taken = session.leftover.prefix(limit)
+            records.append(contentsOf: taken)
+            session.leftover = session.leftover.dropFirst(taken.count)
         }
-        if records.count > limit {
-            session.leftover = Array(records[limit...])
-            records.removeLast(records.count - limit)
+        while records.count < limit, let more = try session.reader.nextRecords() {
+            let room = limit - records.count
+            records.append(contentsOf: more.prefix(room))
+            if more.count > room { session.leftover = more[room...] }
         }
         return records
     }
@@ -256,7 +259,7 @@ public final class Projector: Service, Sendable {
                 continue
             }
             if let event = decoded.reservationEvent {
-                run.append(ProjectableEvent(offset: record.offset, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
+                run.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
             }
         }
         try await commit(run, from: runStart, to: records[records.count - 1].offset + 1, session: &session)
@@ -268,11 +271,11 @@ public final class Projector: Service, Sendable {
         guard start < end else { return }
         try stageDemoFailure(events)
         do {
-            let inserted = try await ProjectionStatements.commit(
-                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
-                deadline: .now + configuration.batchDeadline)
+            let outcome = try await ProjectionStatements.commit(
+                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule,
+                wantOutcomes: projection != nil, on: session.connection, deadline: .now + configuration.batchDeadline)
             advance(session: &session, to: end)
-            report(events, inserted: inserted)
+            report(events, outcome: outcome)
         } catch let error as PostgresError where error.code == .dataRefused && !events.isEmpty {
             guard events.count > 1 else {
                 // Found it: set this event aside, then move past the events after it that need no row.
@@ -282,7 +285,7 @@ public final class Projector: Service, Sendable {
                     metadata: ["offset": "\(poison.offset)", "error": "\(error.message)"])
                 try await deadLetter(
                     offset: poison.offset, digest: poison.event.digest.description,
-                    eventJSON: String(decoding: poison.event.encodeRecord(), as: UTF8.self), sqlState: error.sqlState,
+                    eventJSON: String(decoding: poison.line, as: UTF8.self), sqlState: error.sqlState,
                     reason: error.serverMessage ?? error.message, session: &session)
                 try await commit([], from: poison.offset + 1, to: end, session: &session)
                 return
@@ -346,7 +349,15 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    private func report(_ events: [ProjectableEvent], inserted: Set<String>) {
+    private func report(_ events: [ProjectableEvent], outcome: ProjectionStatements.CommitOutcome) {
+        let newCount = outcome.insertedCount
+        metrics.inserted.increment(by: Int64(newCount))
+        metrics.duplicate.increment(by: Int64(events.count - newCount))
+        status.update { snapshot in
+            snapshot.eventsInserted += UInt64(newCount)
+            snapshot.eventsDuplicate += UInt64(events.count - newCount)
+        }
+        guard let projection, let inserted = outcome.inserted else { return }
         var outcomes: [(offset: UInt64, digest: ReservationDigest, state: ReservationState)] = []
         outcomes.reserveCapacity(events.count)
         var seen = Set<ReservationDigest>()
@@ -355,31 +366,27 @@ public final class Projector: Service, Sendable {
             let isNew = inserted.contains(digest.description) && seen.insert(digest).inserted
             outcomes.append((projectable.offset, digest, isNew ? .confirmed : .duplicate))
         }
-        let newCount = outcomes.filter { $0.state == .confirmed }.count
-        metrics.inserted.increment(by: Int64(newCount))
-        metrics.duplicate.increment(by: Int64(events.count - newCount))
-        status.update { snapshot in
-            snapshot.eventsInserted += UInt64(newCount)
-            snapshot.eventsDuplicate += UInt64(events.count - newCount)
-        }
-        projection?.recordProjected(outcomes, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        projection.recordProjected(outcomes, atMillis: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
     /// Fails the attempt on purpose when the batch holds a reservation whose guest ticked "Test database
-    /// failures" and that has not had its staged failures yet.
+    /// failures" and that has not had its staged failures yet. One staged failure serves every such
+    /// reservation in the batch, so a batch is held back at most `failureDemoAttempts` times.
     private func stageDemoFailure(_ events: [ProjectableEvent]) throws {
         guard configuration.failureDemoAttempts > 0 else { return }
-        for projectable in events where projectable.event.reservation.testFailures {
-            let attempt = stagedFailures.withLock { used -> Int? in
+        let attempt = stagedFailures.withLock { used -> Int? in
+            var attempt: Int?
+            for projectable in events where projectable.event.reservation.testFailures {
                 let count = used[projectable.event.digest, default: 0]
-                guard count < configuration.failureDemoAttempts else { return nil }
+                guard count < configuration.failureDemoAttempts else { continue }
                 used[projectable.event.digest] = count + 1
-                return count + 1
+                attempt = max(attempt ?? 0, count + 1)
             }
-            if let attempt {
-                throw StagedFailure(
-                    message: "Attempt \(attempt) of \(configuration.failureDemoAttempts) failed on purpose: this reservation asked to test database failures. It stays safe on disk and is retried.")
-            }
+            return attempt
+        }
+        if let attempt {
+            throw StagedFailure(
+                message: "Attempt \(attempt) of \(configuration.failureDemoAttempts) failed on purpose: a reservation asked to test database failures. It stays safe on disk and is retried.")
         }
     }
 
