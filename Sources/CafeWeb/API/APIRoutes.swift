@@ -1,0 +1,203 @@
+import Hummingbird
+import Logging
+import HTTPTypes
+import Orders
+import Projection
+
+/// The JSON API under `/api/v1`, as `docs/openapi.json` describes it.
+struct APIRoutes: Sendable {
+    let desk: ReservationDesk
+    let calendar: CafeCalendar
+    let configuration: WebConfiguration
+    let idempotencyKeys: IdempotencyKeys
+    let pages: SitePages
+
+    func register(on router: Router<CafeRequestContext>) {
+        let api = router.group("/api/v1")
+        api.post("/reservations") { request, context in try await create(request, context: context) }
+        api.get("/reservations") { request, _ in try await list(request) }
+        api.get("/reservations/{digest}") { _, context in try await show(context: context) }
+        api.get("/openapi.json") { _, _ in
+            Response.bytes(
+                Array(OpenAPIDocument.json.utf8), headers: [.cacheControl: "no-cache"], contentType: "application/json")
+        }
+        api.get("/problems/{type}") { request, context in
+            guard let problem = context.parameters.get("type").flatMap(ProblemType.init(rawValue:)) else {
+                throw WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
+            }
+            return Response.html(pages.problemType(problem), headers: [.cacheControl: "public, max-age=3600"])
+        }
+    }
+
+    // MARK: POST /api/v1/reservations
+
+    private func create(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        guard mediaType(of: request.headers[.contentType]) == "application/json" else {
+            desk.metrics.recordReservation(channel: .api, outcome: "malformed")
+            throw WebError(
+                status: .unsupportedMediaType, problem: .unsupportedMediaType,
+                detail: "Send the reservation as a JSON object with Content-Type: application/json (this request said \(request.headers[.contentType].map { "\"\($0)\"" } ?? "nothing")).",
+                headers: [.acceptPost: "application/json"])
+        }
+        let key = try idempotencyKey(request)
+        let body = try await RequestBodyReader.read(request, limit: configuration.maximumRequestBodyBytes)
+        let reservation: Reservation
+        do {
+            reservation = try Reservation(jsonBody: body)
+        } catch {
+            switch error {
+            case .malformedJSON(let syntax):
+                desk.metrics.recordReservation(channel: .api, outcome: "malformed")
+                throw WebError(
+                    status: .badRequest, problem: .malformedJSON,
+                    detail: "The body is not a JSON object: \(syntax.description). Nothing was stored.")
+            case .invalid(let invalid):
+                desk.metrics.recordReservation(channel: .api, outcome: "invalid")
+                throw WebError(
+                    status: .unprocessableContent, problem: .invalidReservation,
+                    detail: "The reservation was not accepted: \(invalid.problems.count == 1 ? "one field has a problem" : "\(invalid.problems.count) fields have problems"), listed in errors. Nothing was stored.",
+                    extensions: [("errors", ReservationJSON.errors(invalid))])
+            }
+        }
+        let digest = reservation.digest
+        if let key {
+            switch idempotencyKeys.lookup(key, digest: digest) {
+            case .replay(let answer): return replay(answer)
+            case .conflict: throw keyReused(key)
+            case .unknown: break
+            }
+        }
+        let outcome = try await desk.accept(reservation, channel: .api, logger: context.logger)
+        let answer = IdempotencyKeys.Answer(
+            digest: digest,
+            statusCode: Self.statusCode(of: outcome),
+            body: ReservationJSON.resource(outcome.status).serialized())
+        if let key {
+            switch idempotencyKeys.remember(key, answer: answer) {
+            case .replay(let first) where first != answer: return replay(first)
+            case .conflict: throw keyReused(key)
+            default: break
+            }
+        }
+        return Response.bytes(
+            answer.body, status: .init(code: answer.statusCode),
+            headers: [.location: ReservationJSON.path(of: digest), .rananeetiSource: ReadSource.local.rawValue],
+            contentType: "application/json")
+    }
+
+    /// 201 Created for a new reservation, 200 OK for one that was already taken.
+    private static func statusCode(of outcome: AcceptOutcome) -> Int {
+        switch outcome {
+        case .accepted: 201
+        case .alreadyAccepted: 200
+        }
+    }
+
+    /// The `Idempotency-Key` header: nil when absent; a bare token or, as the IETF draft writes it, a
+    /// quoted string.
+    private func idempotencyKey(_ request: Request) throws(WebError) -> String? {
+        let values = request.headers[values: .idempotencyKey]
+        guard let raw = values.first else { return nil }
+        var key = raw.trimmingASCIISpaces()
+        if key.utf8.count >= 2, key.hasPrefix("\""), key.hasSuffix("\"") { key = String(key.dropFirst().dropLast()) }
+        guard values.count == 1, IdempotencyKeys.isValid(key) else {
+            throw WebError(
+                status: .badRequest, problem: .invalidIdempotencyKey,
+                detail: "Idempotency-Key must appear once and be 1 to 255 visible ASCII characters, such as a UUID. Nothing was stored.")
+        }
+        return key
+    }
+
+    private func replay(_ answer: IdempotencyKeys.Answer) -> Response {
+        Response.bytes(
+            answer.body, status: .init(code: answer.statusCode),
+            headers: [
+                .location: ReservationJSON.path(of: answer.digest), .rananeetiSource: ReadSource.local.rawValue,
+                .idempotentReplayed: "true",
+            ],
+            contentType: "application/json")
+    }
+
+    private func keyReused(_ key: String) -> WebError {
+        WebError(
+            status: .unprocessableContent, problem: .idempotencyKeyReused,
+            detail: "The Idempotency-Key \"\(key)\" was already used for a different reservation. Use a new key for a new reservation. Nothing was stored.")
+    }
+
+    // MARK: GET /api/v1/reservations
+
+    private func list(_ request: Request) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        let options = configuration.options
+        func invalid(_ detail: String) -> WebError {
+            WebError(status: .badRequest, problem: .invalidQuery, detail: detail)
+        }
+        var from = calendar.startOfToday()
+        if let text = parameters.get("from") {
+            guard let value = LocalDateTime(text) else {
+                throw invalid("from must be a date and time written as YYYY-MM-DDTHH:MM, for example 2020-11-16T00:00.")
+            }
+            from = value
+        }
+        var to = calendar.adding(days: options.defaultListDays, to: from)
+            ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59))
+        if let text = parameters.get("to") {
+            guard let value = LocalDateTime(text) else {
+                throw invalid("to must be a date and time written as YYYY-MM-DDTHH:MM, for example 2020-11-30T00:00.")
+            }
+            guard value >= from else { throw invalid("to (\(value)) must not be before from (\(from)).") }
+            to = value
+        }
+        var limit = options.defaultPageSize
+        if let text = parameters.get("limit") {
+            guard let value = Int(text), (1...options.maximumPageSize).contains(value) else {
+                throw invalid("limit must be a whole number from 1 to \(options.maximumPageSize).")
+            }
+            limit = value
+        }
+        var cursor: ReservationCursor?
+        let cursorText = parameters.get("cursor")
+        if let cursorText {
+            guard let value = CursorText.decode(cursorText) else {
+                throw invalid("cursor is not one this API gave out; pass nextCursor from a previous page unchanged.")
+            }
+            cursor = value
+        }
+        let page = await desk.list(from: from, to: to, limit: limit, after: cursor)
+        let base = "/api/v1/reservations?from=\(from)&to=\(to)&limit=\(limit)"
+        let next = page.nextCursor.map(CursorText.encode)
+        let body: JSONValue = .object([
+            ("items", .array(page.items.map(ReservationJSON.resource))),
+            ("source", .string(page.source.rawValue)),
+            ("from", .string(from.description)),
+            ("to", .string(to.description)),
+            ("limit", .integer(limit)),
+            ("nextCursor", .optional(next)),
+            ("links", .object([
+                ("self", .string(base + (cursorText.map { "&cursor=\($0)" } ?? ""))),
+                ("next", .optional(next.map { base + "&cursor=\($0)" })),
+            ])),
+        ])
+        return .json(body, headers: .source(page.source))
+    }
+
+    // MARK: GET /api/v1/reservations/{digest}
+
+    private func show(context: CafeRequestContext) async throws -> Response {
+        guard let digest = context.parameters.get("digest").flatMap({ ReservationDigest($0) }) else {
+            throw WebError(
+                status: .badRequest, problem: .invalidDigest,
+                detail: "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as in the Location of the reservation.")
+        }
+        let (status, source) = await desk.status(of: digest)
+        guard let status else {
+            throw WebError(
+                status: .notFound, problem: .reservationNotFound,
+                detail: source == .local
+                    ? "This node does not know reservation \(digest), and the database did not answer in time; another node may know it. Try again later."
+                    : "There is no reservation \(digest).",
+                source: source)
+        }
+        return .json(ReservationJSON.resource(status), headers: .source(source))
+    }
+}

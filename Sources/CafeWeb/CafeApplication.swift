@@ -1,0 +1,62 @@
+public import Hummingbird
+public import Logging
+import Metrics
+public import Projection
+public import Prometheus
+
+/// The website, the JSON API and the operations endpoints of one node, as a Hummingbird application.
+///
+/// Run it with `runService()` (or inside a `ServiceGroup`); tests drive it with HummingbirdTesting.
+///
+///     let app = makeApplication(book: book, configuration: WebConfiguration(port: 8080),
+///                               metricsRegistry: registry, logger: logger)
+///     try await app.runService()
+///
+/// - Parameters:
+///   - book: where reservations are taken and read; it applies the database read deadline.
+///   - configuration: where to listen and how to behave; see ``WebConfiguration``.
+///   - metricsRegistry: the registry the web layer records into and `/metrics` exports. Pass the one the
+///     process bootstrapped swift-metrics with, so that `/metrics` also shows what other modules record.
+///     Defaults to a fresh registry of its own.
+///   - logger: the application's logger; each request's log lines carry its id (`hb.request.id`).
+/// - Returns: the application, idle until run.
+public func makeApplication(
+    book: some ReservationBook,
+    configuration: WebConfiguration = WebConfiguration(),
+    metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    logger: Logger
+) -> some ApplicationProtocol {
+    var factory = PrometheusMetricsFactory(registry: metricsRegistry)
+    // A reservation is on disk in well under a millisecond to a few; the default buckets start at 5 ms.
+    factory.durationHistogramBuckets[WebMetrics.acceptDurationLabel] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+    let metrics = WebMetrics(factory: factory)
+    let calendar = CafeCalendar(timeZone: configuration.timeZone)
+    let pages = SitePages(
+        layout: PageLayout(siteName: configuration.siteName, cafeName: configuration.cafeName), calendar: calendar)
+    let desk = ReservationDesk(
+        book: book, metrics: metrics, retryAfterSeconds: configuration.options.retryAfterSeconds)
+
+    let router = Router(context: CafeRequestContext.self, options: [.autoGenerateHeadEndpoints])
+    // Middleware applies to the routes added after it, and to the 404 of paths that match none.
+    router.add(middleware: RequestObservingMiddleware(pages: pages, metrics: metrics))
+    SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration).register(on: router)
+    APIRoutes(
+        desk: desk, calendar: calendar, configuration: configuration,
+        idempotencyKeys: IdempotencyKeys(
+            capacity: configuration.options.idempotencyKeyCapacity,
+            lifetime: configuration.options.idempotencyKeyLifetime),
+        pages: pages
+    ).register(on: router)
+    OperationsRoutes(book: book, configuration: configuration, registry: metricsRegistry).register(on: router)
+
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: configuration.serverName),
+        logger: logger)
+}

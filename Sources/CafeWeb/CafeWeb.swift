@@ -1,1 +1,0 @@
-// CafeWeb: see DESIGN.md.

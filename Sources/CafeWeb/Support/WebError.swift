@@ -1,0 +1,131 @@
+import HTTPTypes
+import Projection
+
+/// A request that ends in an error: what happened and what to do, for a person.
+///
+/// Handlers throw it; ``RequestObservingMiddleware`` turns it into an RFC 9457 `application/problem+json`
+/// body for the API and the operations endpoints, or into a page for the website. Its `detail` is always
+/// written for the person reading it and never carries internals (paths, system errors, stack traces).
+struct WebError: Error, Sendable {
+    var status: HTTPResponse.Status
+    var problem: ProblemType
+    /// What happened and what to do, in sentences.
+    var detail: String
+    /// Extra response headers, such as `Retry-After` or `WWW-Authenticate`.
+    var headers: HTTPFields = [:]
+    /// RFC 9457 extension members, such as the per-field `errors` of an invalid reservation.
+    var extensions: [(String, JSONValue)] = []
+    /// Where the answer came from, when it came from reading the book (a 404 for a digest this node
+    /// does not know while the database is down says `local`).
+    var source: ReadSource? = nil
+}
+
+/// The kinds of problem the service reports; each has a URI (`type`) and a fixed title (RFC 9457 section 3.1).
+enum ProblemType: String, Sendable, CaseIterable {
+    case malformedJSON = "malformed-json"
+    case malformedForm = "malformed-form"
+    case invalidReservation = "invalid-reservation"
+    case invalidQuery = "invalid-query"
+    case invalidDigest = "invalid-digest"
+    case reservationNotFound = "reservation-not-found"
+    case noSuchEndpoint = "no-such-endpoint"
+    case bodyTooLarge = "body-too-large"
+    case unsupportedMediaType = "unsupported-media-type"
+    case invalidIdempotencyKey = "invalid-idempotency-key"
+    case idempotencyKeyReused = "idempotency-key-reused"
+    case logUnavailable = "log-unavailable"
+    case unauthorized = "unauthorized"
+    case invalidFault = "invalid-fault"
+    case faultsUnavailable = "faults-unavailable"
+    case internalError = "internal-error"
+
+    /// The problem's `type`: a path on this server whose page explains it.
+    var uri: String { "/api/v1/problems/\(rawValue)" }
+
+    /// A short summary that does not change from occurrence to occurrence.
+    var title: String {
+        switch self {
+        case .malformedJSON: "The request body is not valid JSON"
+        case .malformedForm: "The form could not be read"
+        case .invalidReservation: "The reservation has problems"
+        case .invalidQuery: "A query parameter is not valid"
+        case .invalidDigest: "That is not a reservation reference"
+        case .reservationNotFound: "No such reservation"
+        case .noSuchEndpoint: "No such page or endpoint"
+        case .bodyTooLarge: "The request body is too large"
+        case .unsupportedMediaType: "The request body must be JSON"
+        case .invalidIdempotencyKey: "The Idempotency-Key header is not valid"
+        case .idempotencyKeyReused: "The Idempotency-Key was used for a different reservation"
+        case .logUnavailable: "Reservations cannot be stored right now"
+        case .unauthorized: "Authentication is required"
+        case .invalidFault: "The fault request is not valid"
+        case .faultsUnavailable: "This node cannot simulate faults"
+        case .internalError: "Something went wrong on our side"
+        }
+    }
+
+    /// What the problem means and what a client should do, for the page at ``uri``.
+    var explanation: String {
+        switch self {
+        case .malformedJSON:
+            "The body could not be parsed as one JSON object. `detail` names the byte where reading stopped. Fix the body and send it again."
+        case .malformedForm:
+            "The form body is not valid application/x-www-form-urlencoded UTF-8. Send the form from the reservation page."
+        case .invalidReservation:
+            "The body is a JSON object, but some fields are missing, unknown, of the wrong type or against the rules. The `errors` member lists every problem with its field; fix them and send again. Nothing was stored."
+        case .invalidQuery:
+            "A query parameter (from, to, limit or cursor) could not be understood. `detail` says which and what is expected."
+        case .invalidDigest:
+            "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as given in the Location header when the reservation was made."
+        case .reservationNotFound:
+            "Neither the database nor this node knows a reservation with this reference. When the response says X-Rananeeti-Source: local, the database did not answer in time and the reservation may be known to another node: try again later."
+        case .noSuchEndpoint:
+            "Nothing is served at this path with this method. The API is described at /api/v1/openapi.json."
+        case .bodyTooLarge:
+            "The request body is larger than this server reads. A reservation is far smaller; check what is being sent."
+        case .unsupportedMediaType:
+            "Send reservations with Content-Type: application/json."
+        case .invalidIdempotencyKey:
+            "An Idempotency-Key is 1 to 255 visible ASCII characters, such as a UUID."
+        case .idempotencyKeyReused:
+            "An Idempotency-Key names one request. Reusing it with a different reservation is refused; use a new key for a new reservation. Keys are remembered for 24 hours."
+        case .logUnavailable:
+            "This node could not store the reservation durably (for example, its disk is full or its log has stopped), so nothing was stored. Retry after the number of seconds in Retry-After; the same reservation is never stored twice."
+        case .unauthorized:
+            "This endpoint needs the administrator's bearer token in the Authorization header."
+        case .invalidFault:
+            "Ask for a database outage as {\"databaseUnreachableSeconds\": N}, with N a whole number of seconds within the allowed range."
+        case .faultsUnavailable:
+            "This node was started without fault injection."
+        case .internalError:
+            "An unexpected error. Nothing internal is shown; the request id in X-Request-Id finds it in the server's log. Retrying a reservation is safe: the same reservation is never stored twice."
+        }
+    }
+}
+
+extension WebError {
+    static func noSuchEndpoint(method: HTTPRequest.Method, path: String) -> WebError {
+        WebError(
+            status: .notFound, problem: .noSuchEndpoint,
+            detail: "There is nothing at \(method) \(path). The API is described at /api/v1/openapi.json.")
+    }
+
+    static func bodyTooLarge(limit: Int) -> WebError {
+        WebError(
+            status: .contentTooLarge, problem: .bodyTooLarge,
+            detail: "The request body is larger than \(limit / 1024) KiB, which is more than any reservation needs. Nothing was stored; shorten it and send again.")
+    }
+
+    static func logUnavailable(retryAfterSeconds: Int) -> WebError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfterSeconds)
+        return WebError(
+            status: .serviceUnavailable, problem: .logUnavailable,
+            detail: "We could not store your reservation just now, so nothing was saved. Please try again in \(retryAfterSeconds) seconds; sending the same reservation again is safe, it is never booked twice.",
+            headers: headers)
+    }
+
+    static let internalError = WebError(
+        status: .internalServerError, problem: .internalError,
+        detail: "Something went wrong on our side. Please try again; sending the same reservation again is safe, it is never booked twice.")
+}

@@ -1,0 +1,108 @@
+public import Foundation
+
+/// How the website and the JSON API behave: where they listen, what they accept, what they call things.
+///
+/// The read deadline for PostgreSQL is not here: the ``Projection/ReservationBook`` applies it.
+public struct WebConfiguration: Sendable {
+    /// The address to listen on. Defaults to `127.0.0.1`, for a node behind its local proxy.
+    public var host: String
+    /// The TCP port to listen on. Defaults to 8080; 0 asks the system for a free port.
+    public var port: Int
+    /// The largest request body read, in bytes. A larger body is refused with 413 Content Too Large before
+    /// more than this is read. Defaults to 16 KiB (16,384 bytes), far above any real reservation.
+    public var maximumRequestBodyBytes: Int
+    /// The bearer token that `POST /admin/faults` requires. Defaults to nil, which turns the admin
+    /// endpoints off (they answer 404 as if they did not exist).
+    public var adminToken: String?
+    /// Makes the database unreachable for the given duration, for demonstrations and drills; called by
+    /// `POST /admin/faults`. Defaults to nil: the endpoint then answers 501 even with the right token.
+    public var onFault: (@Sendable (Duration) async -> Void)?
+    /// The name of the site, after the page name in every title. Defaults to "Reservations".
+    public var siteName: String
+    /// The cafe's name, in every page's header. Defaults to "Café Rananeeti".
+    public var cafeName: String
+    /// The cafe's time zone: what "today" means for the list of reservations, and how the times a node
+    /// took a reservation (kept in UTC) are shown. Defaults to the process's time zone.
+    public var timeZone: TimeZone
+    /// The `Server` response header. Defaults to nil (no header).
+    public var serverName: String?
+    /// Knobs that rarely need turning.
+    public var options: Options
+
+    /// Knobs that rarely need turning.
+    public struct Options: Sendable {
+        /// How many `Idempotency-Key`s are remembered at most; the oldest is forgotten first. Defaults to
+        /// 10,000 (about 5 MB of remembered answers).
+        public var idempotencyKeyCapacity: Int
+        /// How long an `Idempotency-Key` is remembered. Defaults to 24 hours.
+        public var idempotencyKeyLifetime: Duration
+        /// The most reservations one API page returns (`limit`). Defaults to 500.
+        public var maximumPageSize: Int
+        /// The page size when a client names none. Defaults to 50.
+        public var defaultPageSize: Int
+        /// The most reservations the website's list shows on one page. Defaults to 200.
+        public var websiteListPageSize: Int
+        /// The days a list covers when the request names no end (the website's `days`, the API's `to`).
+        /// Defaults to 14.
+        public var defaultListDays: Int
+        /// The most days the website's list covers at once. Defaults to 92 (about three months).
+        public var websiteListMaximumDays: Int
+        /// The longest database outage `POST /admin/faults` may ask for. Defaults to 1 hour.
+        public var maximumFaultDuration: Duration
+        /// Seconds in the `Retry-After` header of a 503 when the log cannot take a reservation. Defaults to 30.
+        public var retryAfterSeconds: Int
+
+        /// Creates options; every value has the default documented on its property.
+        public init(
+            idempotencyKeyCapacity: Int = 10_000,
+            idempotencyKeyLifetime: Duration = .seconds(24 * 3600),
+            maximumPageSize: Int = 500,
+            defaultPageSize: Int = 50,
+            websiteListPageSize: Int = 200,
+            defaultListDays: Int = 14,
+            websiteListMaximumDays: Int = 92,
+            maximumFaultDuration: Duration = .seconds(3600),
+            retryAfterSeconds: Int = 30
+        ) {
+            precondition(idempotencyKeyCapacity >= 1, "idempotencyKeyCapacity must be at least 1")
+            precondition(maximumPageSize >= 1 && (1...maximumPageSize).contains(defaultPageSize), "page sizes out of order")
+            precondition(websiteListPageSize >= 1, "websiteListPageSize must be at least 1")
+            precondition((1...websiteListMaximumDays).contains(defaultListDays), "list days out of order")
+            self.idempotencyKeyCapacity = idempotencyKeyCapacity
+            self.idempotencyKeyLifetime = idempotencyKeyLifetime
+            self.maximumPageSize = maximumPageSize
+            self.defaultPageSize = defaultPageSize
+            self.websiteListPageSize = websiteListPageSize
+            self.defaultListDays = defaultListDays
+            self.websiteListMaximumDays = websiteListMaximumDays
+            self.maximumFaultDuration = maximumFaultDuration
+            self.retryAfterSeconds = retryAfterSeconds
+        }
+    }
+
+    /// Creates a configuration; every value has the default documented on its property.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        maximumRequestBodyBytes: Int = 16 * 1024,
+        adminToken: String? = nil,
+        onFault: (@Sendable (Duration) async -> Void)? = nil,
+        siteName: String = "Reservations",
+        cafeName: String = "Café Rananeeti",
+        timeZone: TimeZone = .current,
+        serverName: String? = nil,
+        options: Options = Options()
+    ) {
+        precondition(maximumRequestBodyBytes >= 1024, "maximumRequestBodyBytes must be at least 1 KiB")
+        self.host = host
+        self.port = port
+        self.maximumRequestBodyBytes = maximumRequestBodyBytes
+        self.adminToken = adminToken
+        self.onFault = onFault
+        self.siteName = siteName
+        self.cafeName = cafeName
+        self.timeZone = timeZone
+        self.serverName = serverName
+        self.options = options
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Orders
+import Projection
+import Testing
+
+@testable import CafeWeb
+
+@Suite("CafeWeb internals: escaping, form decoding, cursors, idempotency keys, token comparison")
+struct InternalsTests {
+    @Test("HTML escapes every interpolated string, in text and in attributes; markup passes through")
+    func htmlEscaping() {
+        let hostile = #"<script>alert("x")</script> & 'y'"#
+        let html: HTML = "<p title=\"\(hostile)\">\(hostile)</p>\(HTML("<br>"))"
+        #expect(html.markup == #"<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;</p><br>"#)
+        #expect(HTML.escape("Zoë 😀 שלום") == "Zoë 😀 שלום")
+    }
+
+    @Test("JSON strings escape quotes, backslashes, control characters and HTML-significant characters")
+    func jsonStrings() {
+        let value = JSONValue.object([("a", .string("\"\\\n\u{1}<&>é😀")), ("b", .null), ("c", .array([.integer(1), .bool(true)]))])
+        #expect(String(decoding: value.serialized(), as: UTF8.self) == #"{"a":"\"\\\n\u0001\u003c\u0026\u003eé😀","b":null,"c":[1,true]}"#)
+    }
+
+    @Test("form bodies: +, %XX, a lone %, repeated names, missing values; invalid UTF-8 refused")
+    func formFields() throws {
+        let fields = try FormFields(body: Array("name=Zo%C3%AB+O%27Brien&people=2&notes=100%&flag&name=second".utf8))
+        #expect(fields["name"] == "Zoë O'Brien")
+        #expect(fields["people"] == "2")
+        #expect(fields["notes"] == "100%")
+        #expect(fields["flag"] == "")
+        #expect(fields["missing"] == nil)
+        #expect(throws: WebError.self) { try FormFields(body: Array("name=%FF".utf8)) }
+    }
+
+    @Test("cursors round-trip and anything else is refused")
+    func cursors() throws {
+        let cursor = ReservationCursor(
+            dateTime: try LocalDateTime(year: 2030, month: 6, day: 1, hour: 19, minute: 0),
+            digest: ReservationDigest("2e401f4cba1d2e90f354")!)
+        let text = CursorText.encode(cursor)
+        #expect(CursorText.decode(text) == cursor)
+        #expect(text.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+        for bad in ["", "x", "bm90IGEgY3Vyc29y", String(repeating: "A", count: 200), "v1,2030-06-01T19:00,zz"] {
+            #expect(CursorText.decode(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("idempotency keys: replay, conflict, expiry after the lifetime, the oldest forgotten at capacity")
+    func idempotencyKeys() {
+        let keys = IdempotencyKeys(capacity: 3, lifetime: .seconds(60))
+        let start = ContinuousClock.now
+        let a = ReservationDigest("00000000000000000001")!
+        let b = ReservationDigest("00000000000000000002")!
+        let answer = IdempotencyKeys.Answer(digest: a, statusCode: 201, body: [1])
+        #expect(keys.lookup("k1", digest: a, now: start) == .unknown)
+        #expect(keys.remember("k1", answer: answer, now: start) == .replay(answer))
+        #expect(keys.lookup("k1", digest: a, now: start + .seconds(59)) == .replay(answer))
+        #expect(keys.lookup("k1", digest: b, now: start + .seconds(59)) == .conflict)
+        // A racing second request keeps the first answer.
+        let later = IdempotencyKeys.Answer(digest: a, statusCode: 200, body: [2])
+        #expect(keys.remember("k1", answer: later, now: start + .seconds(1)) == .replay(answer))
+        #expect(keys.lookup("k1", digest: a, now: start + .seconds(60)) == .unknown, "expired")
+        #expect(keys.count == 0)
+        for index in 0..<5 {
+            _ = keys.remember("key\(index)", answer: answer, now: start + .seconds(61))
+        }
+        #expect(keys.count == 3)
+        #expect(keys.lookup("key0", digest: a, now: start + .seconds(61)) == .unknown, "oldest forgotten")
+        #expect(keys.lookup("key4", digest: a, now: start + .seconds(61)) == .replay(answer))
+        // Many keys over time stay bounded.
+        for index in 0..<10_000 {
+            _ = keys.remember("many\(index)", answer: answer, now: start + .seconds(100 + index))
+        }
+        #expect(keys.count <= 3)
+        #expect(IdempotencyKeys.isValid("4f9e7c1a-8b7e-4b1c-9a55-0d1e2f3a4b5c"))
+        #expect(!IdempotencyKeys.isValid(""))
+        #expect(!IdempotencyKeys.isValid("a b"))
+        #expect(!IdempotencyKeys.isValid("é"))
+    }
+
+    @Test("admin tokens: only the exact token matches")
+    func tokens() {
+        #expect(OperationsRoutes.constantTimeEquals("secret", "secret"))
+        #expect(!OperationsRoutes.constantTimeEquals("secreT", "secret"))
+        #expect(!OperationsRoutes.constantTimeEquals("secretsecret", "secret"))
+        #expect(!OperationsRoutes.constantTimeEquals("", "secret"))
+        #expect(!OperationsRoutes.constantTimeEquals("", ""))
+        #expect(OperationsRoutes.bearerToken("bearer abc") == "abc")
+        #expect(OperationsRoutes.bearerToken("Bearer") == nil)
+        #expect(OperationsRoutes.bearerToken("Basic abc") == nil)
+    }
+
+    @Test("request ids: conservative characters and length only")
+    func requestIDs() {
+        #expect(RequestIdentifier.sanitized("abc-123_x.y:z") == "abc-123_x.y:z")
+        #expect(RequestIdentifier.sanitized("a b") == nil)
+        #expect(RequestIdentifier.sanitized("") == nil)
+        #expect(RequestIdentifier.sanitized(String(repeating: "a", count: 129)) == nil)
+        #expect(RequestIdentifier.sanitized("\r\nX-Injected: 1") == nil)
+    }
+
+    @Test("the cafe calendar: days added across months and years, names of days")
+    func calendar() throws {
+        let calendar = CafeCalendar(timeZone: TimeZone(identifier: "UTC")!)
+        let start = try LocalDateTime(year: 2020, month: 12, day: 25, hour: 0, minute: 0)
+        #expect(calendar.adding(days: 14, to: start)?.description == "2021-01-08T00:00")
+        #expect(calendar.adding(days: 1, to: try LocalDateTime(year: 2024, month: 2, day: 28, hour: 0, minute: 0))?.description == "2024-02-29T00:00")
+        #expect(CafeCalendar.longDay(try LocalDateTime(year: 2020, month: 11, day: 16, hour: 20, minute: 0)) == "Monday 16 November 2020")
+        #expect(CafeCalendar.parseDay("2020-11-16")?.description == "2020-11-16T00:00")
+        #expect(CafeCalendar.parseDay("2020-11-16T00:00") == nil)
+        let noon = Date(timeIntervalSince1970: 1_700_000_000)  // 2023-11-14T22:13:20Z
+        #expect(calendar.startOfToday(now: noon).description == "2023-11-14T00:00")
+        let tokyo = CafeCalendar(timeZone: TimeZone(identifier: "Asia/Tokyo")!)
+        #expect(tokyo.startOfToday(now: noon).description == "2023-11-15T00:00")
+        #expect(calendar.moment(EventTimestamp("2026-11-29T03:06:17.123Z")!) == "29 Nov 2026, 03:06:17")
+    }
+}

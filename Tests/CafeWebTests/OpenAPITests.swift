@@ -1,0 +1,190 @@
+import CafeWeb
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("docs/openapi.json: served as it is, valid OpenAPI 3.1, and what the server really does")
+struct OpenAPITests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let documentPath = repository.appendingPathComponent("docs/openapi.json").path
+
+    @Test("the served document is docs/openapi.json, byte for byte")
+    func servedDocumentIsTheFile() async throws {
+        let file = try Data(contentsOf: URL(fileURLWithPath: Self.documentPath))
+        try await TestNode.withLiveServer { _, client in
+            let response = try await client.get("/api/v1/openapi.json")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/json")
+            #expect(
+                Data(response.body.readableBytesView) == file,
+                "the embedded copy is stale: run scripts/embed-openapi")
+        }
+    }
+
+    @Test("the document is valid OpenAPI 3.1 (openapi-spec-validator)")
+    func documentIsValid() throws {
+        let output = try runTool("/usr/bin/env", ["python3", "-m", "openapi_spec_validator", Self.documentPath])
+        #expect(output.contains("OK"))
+    }
+
+    @Test("every status the server answers is documented, and each body and header matches its schema")
+    func responsesMatchTheDocument() async throws {
+        let recorder = ExchangeRecorder()
+        let bob = APITests.bob
+        let digest = "2e401f4cba1d2e90f354"
+
+        // A log-only node: the API, the website and the operations endpoints.
+        try await TestNode.withLiveServer { _, client in
+            let api = RecordingClient(client: client, recorder: recorder)
+            try await api.post("/api/v1/reservations", bob, template: "/api/v1/reservations")  // 201
+            try await api.post("/api/v1/reservations", bob, template: "/api/v1/reservations")  // 200
+            let key: HTTPFields = [.xIdempotencyKey: "key-1"]
+            let other = #"{"name": "Ann", "people": 3, "datetime": "2030-01-01T12:00", "notes": null, "testFailures": true}"#
+            try await api.post("/api/v1/reservations", other, headers: key, template: "/api/v1/reservations")  // 201
+            try await api.post("/api/v1/reservations", other, headers: key, template: "/api/v1/reservations")  // replay
+            try await api.post("/api/v1/reservations", bob, headers: key, template: "/api/v1/reservations")  // 422
+            try await api.post(
+                "/api/v1/reservations", bob, headers: [.xIdempotencyKey: "a b"], template: "/api/v1/reservations")  // 400
+            try await api.post("/api/v1/reservations", "{", template: "/api/v1/reservations")  // 400
+            try await api.post(
+                "/api/v1/reservations", #"{"name": 1, "people": 0, "datetime": "x", "extra": true}"#,
+                template: "/api/v1/reservations")  // 422
+            try await api.post(
+                "/api/v1/reservations", String(repeating: " ", count: 17_000) + bob, template: "/api/v1/reservations")  // 413
+            try await api.post(
+                "/api/v1/reservations", bob, contentType: "text/plain", template: "/api/v1/reservations")  // 415
+            try await api.get("/api/v1/reservations?from=2020-11-01T00:00&to=2031-01-01T00:00&limit=1", template: "/api/v1/reservations")
+            try await api.get("/api/v1/reservations", template: "/api/v1/reservations")
+            try await api.get("/api/v1/reservations?limit=0", template: "/api/v1/reservations")
+            try await api.get("/api/v1/reservations/\(digest)", template: "/api/v1/reservations/{digest}")
+            try await api.get("/api/v1/reservations/00000000000000000000", template: "/api/v1/reservations/{digest}")
+            try await api.get("/api/v1/reservations/nope", template: "/api/v1/reservations/{digest}")
+            try await api.get("/api/v1/openapi.json", template: "/api/v1/openapi.json")
+            try await api.get("/api/v1/problems/log-unavailable", template: "/api/v1/problems/{type}")
+            try await api.get("/api/v1/problems/no-such-problem", template: "/api/v1/problems/{type}")
+
+            try await api.get("/", template: "/")
+            try await api.postForm([("name", "Cy"), ("people", "2"), ("datetime", "2030-02-02T19:00")], template: "/order")
+            try await api.postForm([("name", ""), ("people", "0")], template: "/order")
+            try await api.post("/order", "name=%FF", contentType: "application/x-www-form-urlencoded", template: "/order")
+            try await api.post(
+                "/order", "notes=" + String(repeating: "x", count: 17_000), contentType: "application/x-www-form-urlencoded",
+                template: "/order")
+            try await api.post("/order", bob, template: "/order")  // 415
+            try await api.get("/order", template: "/order")
+            try await api.get("/orders/\(digest)", template: "/orders/{digest}")
+            try await api.get("/orders/00000000000000000000", template: "/orders/{digest}")
+            try await api.get("/orders/nope", template: "/orders/{digest}")
+            try await api.get("/reservations?from=2030-01-01&days=60", template: "/reservations")
+            try await api.get("/reservations?days=1000", template: "/reservations")
+            try await api.get("/assets/site.css", template: "/assets/site.css")
+            try await api.get("/favicon.svg", template: "/favicon.svg")
+            try await api.get("/healthz", template: "/healthz")
+            try await api.get("/readyz", template: "/readyz")
+            try await api.get("/metrics", template: "/metrics")
+            try await api.post("/admin/faults", #"{"databaseUnreachableSeconds": 5}"#, template: "/admin/faults")  // 404
+        }
+
+        // A node with fault injection.
+        var configuration = WebConfiguration(adminToken: "token", timeZone: TimeZone(identifier: "UTC")!)
+        configuration.onFault = { _ in }
+        try await TestNode.withLiveServer(configuration: configuration) { _, client in
+            let api = RecordingClient(client: client, recorder: recorder)
+            let token: HTTPFields = [.authorization: "Bearer token"]
+            let fault = #"{"databaseUnreachableSeconds": 5}"#
+            try await api.post("/admin/faults", fault, headers: token, template: "/admin/faults")  // 202
+            try await api.post("/admin/faults", fault, template: "/admin/faults")  // 401
+            try await api.post("/admin/faults", "{", headers: token, template: "/admin/faults")  // 400
+            try await api.post("/admin/faults", #"{"databaseUnreachableSeconds": 0}"#, headers: token, template: "/admin/faults")
+            try await api.post(
+                "/admin/faults", String(repeating: " ", count: 17_000), headers: token, template: "/admin/faults")  // 413
+        }
+        try await TestNode.withLiveServer(configuration: WebConfiguration(adminToken: "token")) { _, client in
+            let api = RecordingClient(client: client, recorder: recorder)
+            try await api.post(
+                "/admin/faults", #"{"databaseUnreachableSeconds": 5}"#, headers: [.authorization: "Bearer token"],
+                template: "/admin/faults")  // 501
+        }
+
+        // A node whose log has stopped.
+        var logConfiguration = EventLogConfiguration()
+        logConfiguration.injectedFaults = InjectedLogFaults(dataSync: { SystemError(code: EIO, operation: "fdatasync") })
+        try await TestNode.withLiveServer(logConfiguration: logConfiguration) { _, client in
+            let api = RecordingClient(client: client, recorder: recorder)
+            try await api.post("/api/v1/reservations", bob, template: "/api/v1/reservations")  // 503
+            try await api.postForm([("name", "Di"), ("people", "2"), ("datetime", "2030-02-02T19:00")], template: "/order")
+            try await api.get("/readyz", template: "/readyz")  // 503
+        }
+
+        let exchanges = recorder.exchanges.withLock { $0 }
+        let statuses = Set(exchanges.map { "\($0["method"]!) \($0["path"]!) \($0["status"]!)" })
+        for expected in [
+            "POST /api/v1/reservations 201", "POST /api/v1/reservations 200", "POST /api/v1/reservations 400",
+            "POST /api/v1/reservations 413", "POST /api/v1/reservations 415", "POST /api/v1/reservations 422",
+            "POST /api/v1/reservations 503", "GET /api/v1/reservations/{digest} 404", "GET /readyz 503",
+            "POST /admin/faults 202", "POST /admin/faults 401", "POST /admin/faults 501", "POST /order 303",
+            "POST /order 422", "POST /order 503",
+        ] {
+            #expect(statuses.contains(expected), "exercised \(expected)")
+        }
+        try await withTemporaryDirectory(label: "openapi") { directory in
+            let file = directory.appending("exchanges.json")
+            try JSONSerialization.data(withJSONObject: exchanges, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: file))
+            let checker = Self.repository.appendingPathComponent("tests/openapi/check_responses.py").path
+            do {
+                let output = try runTool("/usr/bin/env", ["python3", checker, Self.documentPath, file])
+                print(output)
+            } catch let failure as ToolFailure {
+                Issue.record("responses do not match docs/openapi.json:\n\(failure.output)")
+            }
+        }
+    }
+}
+
+/// The exchanges of a test, for the checker script.
+final class ExchangeRecorder: Sendable {
+    let exchanges = Mutex<[[String: any Sendable]]>([])
+}
+
+/// A client that records every exchange with the document's path template it belongs to.
+struct RecordingClient {
+    let client: any TestClientProtocol
+    let recorder: ExchangeRecorder
+
+    func get(_ uri: String, template: String) async throws {
+        let response = try await client.get(uri)
+        record("GET", template, response, requestBody: nil, contentType: nil)
+    }
+
+    func post(
+        _ uri: String, _ body: String, headers: HTTPFields = [:], contentType: String = "application/json",
+        template: String
+    ) async throws {
+        let response = try await client.postJSON(body, path: uri, headers: headers, contentType: contentType)
+        record("POST", template, response, requestBody: body, contentType: contentType)
+    }
+
+    func postForm(_ fields: [(String, String)], template: String) async throws {
+        let response = try await client.postForm(fields)
+        record("POST", template, response, requestBody: nil, contentType: "application/x-www-form-urlencoded")
+    }
+
+    private func record(_ method: String, _ template: String, _ response: TestResponse, requestBody: String?, contentType: String?) {
+        var headers: [String: String] = [:]
+        for field in response.headers { headers[field.name.canonicalName] = field.value }
+        var exchange: [String: any Sendable] = [
+            "method": method, "path": template, "status": response.status.code, "headers": headers,
+            "body": response.text,
+        ]
+        if let requestBody { exchange["requestBody"] = requestBody }
+        if let contentType { exchange["requestContentType"] = contentType }
+        recorder.exchanges.withLock { $0.append(exchange) }
+    }
+}
