@@ -4,31 +4,45 @@ import EventLog
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import Projection
+import ServiceLifecycle
+import UnixSignals
 
-/// `rananeeti serve`: the website and API of one node.
-///
-/// MINIMAL VERSION: log-only (no `--database`, no projector, no metrics bootstrap), enough to run the site
-/// for the browser test. The full command (projector, service lifecycle, configuration from the
-/// environment) replaces it.
+/// `rananeeti serve`: one node — its event log, local projection, projector and website.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the reservation website and JSON API of one node (log-only).",
+        abstract: "Run one node: take reservations into the local log, project them into PostgreSQL, serve the site and API.",
         discussion: """
-            Reservations are stored in the event log in --data-dir and read from the node's local projection; \
-            without a database every page says it is showing this node's reservations only. Stops on SIGINT \
-            or SIGTERM after finishing the requests in progress.
+            Every reservation is on disk (fsync'd) before the guest gets an answer; the projector writes them into \
+            cafe.ordersraw in the background. Without a database setting (--database, RANANEETI_DATABASE or PG* \
+            variables) the node runs log-only and says so. SIGTERM or SIGINT: stop taking requests, finish the \
+            ones in progress, sync the log, exit.
             """
     )
 
-    @Option(help: "The address to listen on, HOST:PORT.") var listen = "127.0.0.1:8080"
+    @Option(help: "The address to listen on, HOST:PORT. (Environment: RANANEETI_LISTEN; default 127.0.0.1:8080)")
+    var listen: String?
     @OptionGroup var node: NodeOptions
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Bearer token that enables POST /admin/faults. (Environment: RANANEETI_ADMIN_TOKEN; default: disabled)")
+    var adminToken: String?
+    @Option(help: "How long a page waits for PostgreSQL before answering from the local projection, in milliseconds.")
+    var readDeadlineMilliseconds = 300
+    @Flag(help: "Do not run a projector in this process (run `rananeeti project` separately).")
+    var noProjector = false
+
+    var address: String {
+        listen ?? ProcessInfo.processInfo.environment["RANANEETI_LISTEN"] ?? "127.0.0.1:8080"
+    }
 
     func validate() throws {
-        guard Self.hostAndPort(listen) != nil else {
-            throw ValidationError("--listen must be HOST:PORT, for example 127.0.0.1:8080.")
+        guard Self.hostAndPort(address) != nil else {
+            throw ValidationError("--listen (or RANANEETI_LISTEN) must be HOST:PORT, for example 127.0.0.1:8080.")
         }
+        guard readDeadlineMilliseconds > 0 else { throw ValidationError("--read-deadline-milliseconds must be positive.") }
     }
 
     static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
@@ -41,22 +55,68 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let nodeID = try node.resolveNodeID()
-        let (host, port) = Self.hostAndPort(listen)!
         let logger = makeLogger(label: "rananeeti.serve")
-        let log = try reportingLogErrors { try EventLog(directory: node.directory) }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let nodeID = try node.resolveNodeID()
+        let log = try reportingLogErrors {
+            try EventLog(directory: node.directory, observer: LogObserver(logger: logger))
+        }
         try node.storeNodeID(nodeID)
+        if log.recovery.createdDirectory { logger.notice("created a new event log", metadata: ["data_dir": "\(node.directory)"]) }
+        if let cut = log.recovery.cutTail {
+            logger.warning("recovery cut a torn, never-acknowledged tail", metadata: ["file": "\(cut.file)", "byte": "\(cut.byteOffset)", "bytes": "\(cut.byteCount)", "saved_to": "\(cut.savedTo ?? "-")"])
+        }
+
         let projection = LocalProjection()
-        try reportingLogErrors { _ = try projection.rebuild(from: log.makeReader()) }
-        let book = NodeReservationBook(log: log, projection: projection, node: nodeID)
-        let app = makeApplication(book: book, configuration: WebConfiguration(host: host, port: port), logger: logger)
-        logger.notice("Serving", metadata: ["listen": "\(listen)", "data-dir": "\(node.directory)", "node": "\(nodeID)"])
+        let rebuildStart = ContinuousClock.now
+        let rebuilt = try reportingLogErrors { try projection.rebuild(from: log.makeReader()) }
+        logger.info("local projection rebuilt", metadata: ["events": "\(rebuilt.endOffset)", "reservations": "\(projection.count)", "took": "\(rebuildStart.duration(to: .now))"])
+
+        let faults = FaultSwitch()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var reads: DatabaseReads?
+        var projectorStatus: ProjectorStatusBoard?
+        if database.isConfigured {
+            var settings = database.settings
+            settings.readDeadline = .milliseconds(readDeadlineMilliseconds)
+            reads = DatabaseReads(settings: settings, faults: faults, logger: logger)
+            if !noProjector {
+                let status = ProjectorStatusBoard()
+                projectorStatus = status
+                let projector = Projector(
+                    source: log, node: nodeID, database: settings, projection: projection, status: status,
+                    configuration: Projector.Configuration(localDeadLetterFile: node.directory + "/dead-letters.jsonl"),
+                    faults: faults, logger: logger)
+                services.append(.init(service: projector))
+            }
+            logger.notice("database configured", metadata: ["database": "\(database.redacted)", "projector": "\(noProjector ? "off" : "on")"])
+        } else {
+            logger.notice("no database configured: running log-only; reservations are kept on this node's disk and every page says so")
+        }
+
+        let book = NodeReservationBook(log: log, projection: projection, node: nodeID, reads: reads, projectorState: projectorStatus)
+        let (host, port) = Self.hostAndPort(address)!
+        var web = WebConfiguration(host: host, port: port)
+        web.adminToken = adminToken ?? ProcessInfo.processInfo.environment["RANANEETI_ADMIN_TOKEN"]
+        web.onFault = { duration in faults.makeDatabaseUnreachable(for: duration) }
+        let app = makeApplication(book: book, configuration: web, metricsRegistry: registry, logger: logger)
+        // Shutdown runs in reverse order: the HTTP server stops taking requests and finishes those in flight
+        // (their appends included) first, then the projector stops; the log is synced and closed last.
+        services.append(.init(service: app))
+        logger.notice("serving", metadata: ["listen": "\(address)", "data_dir": "\(node.directory)", "node": "\(nodeID)"])
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await group.run()
         } catch {
+            await reads?.close()
             await log.close()
             throw error
         }
+        await reads?.close()
         await log.close()
+        logger.notice("stopped cleanly; the log is synced", metadata: ["end_offset": "\(log.endOffset)"])
     }
 }
