@@ -4,6 +4,7 @@
 #
 #   scripts/package && deployment/tests/install-in-debootstrap.sh      (default: the newest dist/*.tar.gz)
 #   deployment/tests/install-in-debootstrap.sh --refresh TARBALL      download the base system again
+#   deployment/tests/install-in-debootstrap.sh --check      only whether it can run here (exit 0, or 3 and why)
 #
 # Steps: `debootstrap --variant=minbase bookworm` into a temporary directory (from a cached download in
 # .build/debootstrap/ after the first run; the mirror is the one in /etc/apt/sources.list(.d), or
@@ -27,10 +28,12 @@ SUITE=bookworm
 CACHE_DIR=$REPO/.build/debootstrap
 
 REFRESH=no
+CHECK_ONLY=no
 TARBALL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --refresh) REFRESH=yes ;;
+        --check) CHECK_ONLY=yes ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option '$1'" >&2; exit 2 ;;
         *) TARBALL=$1 ;;
@@ -46,13 +49,15 @@ die() { echo "install-in-debootstrap: FAILED: $*" >&2; exit 1; }
 cannot() { echo "install-in-debootstrap: cannot run here: $*" >&2; exit 3; }
 
 [ "$(id -u)" -eq 0 ] || cannot "needs root (debootstrap, chroot, mount)"
-if [ -z "$TARBALL" ]; then
+if [ "$CHECK_ONLY" = yes ]; then
+    TARBALL=/dev/null
+elif [ -z "$TARBALL" ]; then
     # shellcheck disable=SC2012 # the names are ours: rananeeti-VERSION-linux-x86_64.tar.gz
     TARBALL=$(ls -t "$REPO"/dist/rananeeti-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1 || true)
     [ -n "$TARBALL" ] || die "no tarball in dist/: run scripts/package first"
 fi
-[ -f "$TARBALL" ] || die "no such tarball: $TARBALL"
-TARBALL=$(cd "$(dirname "$TARBALL")" && pwd)/$(basename "$TARBALL")
+[ "$CHECK_ONLY" = yes ] || [ -f "$TARBALL" ] || die "no such tarball: $TARBALL"
+[ "$CHECK_ONLY" = yes ] || TARBALL=$(cd "$(dirname "$TARBALL")" && pwd)/$(basename "$TARBALL")
 NAME=$(basename "$TARBALL" .tar.gz)
 VERSION=$(sed -E 's/^rananeeti-(.*)-linux-x86_64$/\1/' <<<"$NAME")
 
@@ -95,6 +100,15 @@ PY
 }
 MIRROR=${DEBIAN_MIRROR:-$(debian_mirror || true)}
 [ -n "$MIRROR" ] || cannot "no Debian $SUITE mirror in /etc/apt/sources.list(.d); set DEBIAN_MIRROR"
+if [ "$CHECK_ONLY" = yes ]; then
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=15).read(1)' \
+        "${MIRROR%/}/dists/$SUITE/Release" 2>/dev/null || cannot "the mirror $MIRROR does not answer"
+    probe=$(mktemp -d)
+    if mount -t proc proc "$probe" 2>/dev/null; then umount "$probe"; rmdir "$probe"; else rmdir "$probe"; cannot "cannot mount /proc here"; fi
+    chroot / true 2>/dev/null || cannot "chroot does not work here"
+    echo "install-in-debootstrap: can run here (mirror $MIRROR)"
+    exit 0
+fi
 say "tarball $NAME, mirror $MIRROR"
 
 W=$(mktemp -d /var/tmp/rananeeti-debootstrap.XXXXXX)
