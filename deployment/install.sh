@@ -109,7 +109,7 @@ else
     install -o root -g root -m 0644 "$HERE/systemd/rananeeti.service" "$PREFIX/systemd/"
     install -o root -g root -m 0644 "$HERE/rananeeti.env" "$PREFIX/rananeeti.env"
     for f in README LIBRARIES VERSION SHA256SUMS; do
-        [ -f "$HERE/$f" ] && install -o root -g root -m 0644 "$HERE/$f" "$PREFIX/$f"
+        if [ -f "$HERE/$f" ]; then install -o root -g root -m 0644 "$HERE/$f" "$PREFIX/$f"; fi
     done
     install -o root -g root -m 0755 "$HERE/install.sh" "$PREFIX/install.sh"
 fi
