@@ -58,6 +58,11 @@ public final class EventLog: Sendable {
         writer.board.frontier.endOffset
     }
 
+    /// True once the log is closed (or its writer stopped): nothing more will be appended.
+    public var isClosed: Bool {
+        writer.board.finished != nil
+    }
+
     /// The error that stopped the writer for good, if it stopped.
     public var writerFailure: LogError? {
         writer.failure

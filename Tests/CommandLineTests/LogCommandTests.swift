@@ -21,7 +21,7 @@ struct LogCommandTests {
     }
 
     /// A log of `count` reservations written by `rananeeti log append`.
-    func makeLog(_ dir: TemporaryDirectory, count: Int) throws -> String {
+    func makeLog(_ dir: TemporaryDirectory, count: Int, oneRecordPerBatch: Bool = false) throws -> String {
         let path = dir.appending("log")
         var samples = SampleReservations(seed: 99)
         let lines = (0..<count).map { n -> String in
@@ -31,7 +31,8 @@ struct LogCommandTests {
         }
         let input = dir.appending("input.jsonl")
         try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
-        _ = try runTool("/bin/sh", ["-c", "'\(binary)' log append '\(path)' --node-id audit < '\(input)' >/dev/null 2>&1"])
+        let window = oneRecordPerBatch ? "--window 1" : ""
+        _ = try runTool("/bin/sh", ["-c", "'\(binary)' log append '\(path)' --node-id audit \(window) < '\(input)' >/dev/null 2>&1"])
         return path
     }
 
@@ -74,7 +75,9 @@ struct LogCommandTests {
     @Test("verify exits 0 on an intact log, 3 on an unfinished last batch, 1 on damage, naming the place")
     func verifyStatuses() async throws {
         try await withTemporaryDirectory { dir in
-            let path = try makeLog(dir, count: 30)
+            // One record per batch, so that the damage below is in an earlier batch, not the last one (a last
+            // batch that fails its hash is an unfinished write, exit status 3).
+            let path = try makeLog(dir, count: 30, oneRecordPerBatch: true)
             let segment = path + "/00000000000000000000.lz4"
             let intact = try await rananeeti(["log", "verify", path])
             #expect(intact.status == 0)

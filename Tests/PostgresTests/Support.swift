@@ -3,9 +3,9 @@ import TestSupport
 import Testing
 
 /// How much later than its deadline a call may return in these tests: the deadline is the contract,
-/// the margin absorbs scheduling on a busy two-core machine. A call that ignored its deadline would
-/// overshoot by the remaining server or TCP timeouts (seconds to minutes).
-let deadlineMargin: Duration = .milliseconds(1000)
+/// the margin absorbs scheduling on a busy two-core machine (the whole suite runs in parallel). A call that
+/// ignored its deadline would overshoot by the remaining server or TCP timeouts (tens of seconds to minutes).
+let deadlineMargin: Duration = .seconds(3)
 
 /// A fresh database on the shared server.
 func makeDatabase() async throws -> String {

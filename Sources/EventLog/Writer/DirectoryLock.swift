@@ -12,16 +12,23 @@ package final class DirectoryLock: Sendable {
         self.fd = fd
     }
 
-    package static func acquire(directory: String) throws -> DirectoryLock {
+    /// Takes the lock, waiting up to `patience` for a holder that is letting go (a process that is exiting;
+    /// a child process briefly sharing the lock's open file between its fork and its exec).
+    package static func acquire(directory: String, patience: Duration = .seconds(2)) throws -> DirectoryLock {
         let path = directory + "/" + fileName
         let fd: Int32
         switch FileSystem.open(path, flags: O_RDWR | O_CREAT) {
         case .success(let opened): fd = opened
         case .failure(let error): throw LogError.io("open the writer lock", path, error)
         }
+        let giveUpAt = ContinuousClock.now + patience
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let error = SystemError.current("flock")
             if error.code == EINTR { continue }
+            if error.code == EWOULDBLOCK, ContinuousClock.now < giveUpAt {
+                usleep(10_000)
+                continue
+            }
             defer { FileSystem.close(fd) }
             if error.code == EWOULDBLOCK {
                 let holder = (try? FileSystem.readWholeFile(path).get()).map {

@@ -143,8 +143,9 @@ public final class Projector: Service, Sendable {
                     if pending.isEmpty {
                         updateLag(pending: [], checkpoint: session!.checkpoint)
                         let position = session!.reader.nextOffset
-                        // A drain of a source that will not grow (a log directory) ends where the log does.
-                        if stopAt != nil, source.endOffset <= position { break }
+                        // A drain ends where the log does; so does any projection of a log that will not grow
+                        // any more (closed, or a snapshot of a directory): waiting would return at once, forever.
+                        if stopAt != nil || !source.mayGrow, source.endOffset <= position { break }
                         await source.waitForEnd(beyond: position)
                         continue
                     }

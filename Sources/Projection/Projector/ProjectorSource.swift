@@ -11,9 +11,13 @@ public protocol ProjectorSource: Sendable {
     var endOffset: UInt64 { get }
     /// Returns once the end has moved past `offset`, or at once when it will not move (a closed log).
     func waitForEnd(beyond offset: UInt64) async
+    /// False once nothing more will be appended that this source would see (a closed log, a snapshot).
+    var mayGrow: Bool { get }
 }
 
-extension EventLog: ProjectorSource {}
+extension EventLog: ProjectorSource {
+    public var mayGrow: Bool { writerFailure == nil && !isClosed }
+}
 
 /// A log directory read without its writer lock: what is on disk, up to the last complete batch.
 ///
@@ -46,6 +50,8 @@ public final class LogDirectorySource: ProjectorSource {
         cache.withLock { $0 = (shape, end) }
         return end
     }
+
+    public var mayGrow: Bool { follow }
 
     public func waitForEnd(beyond offset: UInt64) async {
         guard follow else { return }
