@@ -60,8 +60,15 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let nodeID = try node.resolveNodeID()
+        var logConfiguration = EventLogConfiguration()
+        if let clock = TestClockOffset.logClock(environment: ProcessInfo.processInfo.environment) {
+            logConfiguration.clockMillis = clock
+            logger.warning(
+                "TEST HOOK: the log's clock follows the offset in \(TestClockOffset.environmentKey); never set it in production",
+                metadata: ["file": "\(ProcessInfo.processInfo.environment[TestClockOffset.environmentKey] ?? "")"])
+        }
         let log = try reportingLogErrors {
-            try EventLog(directory: node.directory, observer: LogObserver(logger: logger))
+            try EventLog(directory: node.directory, configuration: logConfiguration, observer: LogObserver(logger: logger))
         }
         try node.storeNodeID(nodeID)
         if log.recovery.createdDirectory { logger.notice("created a new event log", metadata: ["data_dir": "\(node.directory)"]) }
