@@ -60,12 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let nodeID = try node.resolveNodeID()
-        var logConfiguration = EventLogConfiguration()
-        if let clock = TestClockOffset.logClock(environment: ProcessInfo.processInfo.environment) {
-            logConfiguration.clockMillis = clock
-            logger.warning(
-                "TEST HOOK: the log's clock follows the offset in \(TestClockOffset.environmentKey); never set it in production",
-                metadata: ["file": "\(ProcessInfo.processInfo.environment[TestClockOffset.environmentKey] ?? "")"])
+        let (logConfiguration, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        for hook in testHooks {
+            logger.warning("TEST HOOK active; never set it in production", metadata: ["hook": "\(hook)"])
         }
         let log = try reportingLogErrors {
             try EventLog(directory: node.directory, configuration: logConfiguration, observer: LogObserver(logger: logger))

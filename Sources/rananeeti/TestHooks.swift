@@ -1,25 +1,53 @@
+import EventLog
 import Foundation
 import Synchronization
 
-/// TEST HOOK, for the fault-injection suite (`bench/faults`) only: moves the event log's clock.
+/// TEST HOOKS, for the fault-injection suite (`bench/faults`) only. Each is an environment variable that
+/// `serve` reads at start; unset (always, in production), nothing changes. When one is set, `serve` logs a
+/// warning that names it.
 ///
-/// When `RANANEETI_TEST_CLOCK_OFFSET_FILE` names a file, `serve` stamps events with the real time plus the
-/// number of seconds the file holds (`+3600`, `-86400`; one integer, re-read every 100 ms), so that the
-/// suite can jump a running node's clock forwards and backwards as an NTP step would, and check that
-/// `appendedAt` never goes back and that nothing breaks. Only the log's clock moves; deadlines and timers
-/// use the monotonic clock and never jump. Unset (always, in production), nothing changes.
+/// - `RANANEETI_TEST_CLOCK_OFFSET_FILE`: the log stamps events with the real time plus the number of
+///   seconds the named file holds (`+3600`, `-86400`; one integer, re-read every 100 ms), so that the
+///   suite can jump a running node's clock forwards and backwards as an NTP step would, and check that
+///   `appendedAt` never goes back and that nothing breaks. Only the log's clock moves; deadlines and
+///   timers use the monotonic clock and never jump.
+/// - `RANANEETI_TEST_SEGMENT_BYTES`: the log's segment size limit (default 64 MiB), so that a run of a few
+///   minutes rolls segments often and kills and full disks meet a segment roll.
 ///
-/// Why not `faketime` (libfaketime): its constructor calls `setenv`, after which Swift on Linux finds no
-/// command-line arguments at all (swiftlang/swift#76080); and it shifts absolute `timerfd` deadlines of the
-/// monotonic clocks by the offset even with `FAKETIME_DONT_FAKE_MONOTONIC=1`, so that every `Task.sleep`
-/// stalls for the length of a backward jump. See docs/RELIABILITY.md.
-enum TestClockOffset {
-    static let environmentKey = "RANANEETI_TEST_CLOCK_OFFSET_FILE"
+/// Why not `faketime` (libfaketime) for the clock: its constructor calls `setenv`, after which Swift on
+/// Linux finds no command-line arguments at all (swiftlang/swift#76080); and it shifts absolute `timerfd`
+/// deadlines of the monotonic clocks by the offset even with `FAKETIME_DONT_FAKE_MONOTONIC=1`, so that
+/// every `Task.sleep` stalls for the length of a backward jump. See docs/RELIABILITY.md.
+enum TestHooks {
+    static let clockOffsetFileKey = "RANANEETI_TEST_CLOCK_OFFSET_FILE"
+    static let segmentBytesKey = "RANANEETI_TEST_SEGMENT_BYTES"
 
-    /// A clock for `EventLogConfiguration.clockMillis` that follows the file named by the environment, or nil
-    /// when the hook is off. Starts a thread that re-reads the file for the life of the process.
-    static func logClock(environment: [String: String]) -> (@Sendable () -> Int64)? {
-        guard let path = environment[environmentKey], !path.isEmpty else { return nil }
+    /// The log's configuration with whatever hooks `environment` sets, and a sentence for each one set.
+    static func logConfiguration(environment: [String: String]) throws -> (EventLogConfiguration, [String]) {
+        var configuration = EventLogConfiguration()
+        var active: [String] = []
+        if let path = environment[clockOffsetFileKey], !path.isEmpty {
+            configuration.clockMillis = offsetClock(following: path)
+            active.append("\(clockOffsetFileKey)=\(path): the log's clock follows the offset in this file")
+        }
+        if let text = environment[segmentBytesKey], !text.isEmpty {
+            guard let bytes = Int(text), bytes >= 4096 else {
+                throw TestHookError(message: "\(segmentBytesKey) must be a whole number of bytes, at least 4096 (it is \"\(text)\").")
+            }
+            configuration.segmentSizeLimit = bytes
+            active.append("\(segmentBytesKey)=\(bytes): the log rolls segments at this size")
+        }
+        return (configuration, active)
+    }
+
+    struct TestHookError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    /// A clock for `EventLogConfiguration.clockMillis` that follows the file; starts a thread that re-reads
+    /// the file for the life of the process.
+    private static func offsetClock(following path: String) -> @Sendable () -> Int64 {
         let offset = OffsetMilliseconds()
         offset.reload(from: path)
         Thread.detachNewThread {

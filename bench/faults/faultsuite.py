@@ -342,7 +342,8 @@ def _reset(sock: socket.socket) -> None:
 
 
 class Node:
-    def __init__(self, name: str, binary: str, workdir: str, data_dir: str, database: str, clock_jumps: bool):
+    def __init__(self, name: str, binary: str, workdir: str, data_dir: str, database: str, clock_jumps: bool,
+                 segment_bytes: int):
         self.name = name
         self.binary = binary
         self.data_dir = data_dir
@@ -351,6 +352,7 @@ class Node:
         self.log_path = os.path.join(workdir, f"node-{name}.log")
         self.clock_file = os.path.join(workdir, f"clock-{name}")
         self.clock_jumps = clock_jumps
+        self.segment_bytes = segment_bytes
         self.process: subprocess.Popen | None = None
         self.starts = 0
         self.unexpected_exits: list[str] = []
@@ -361,9 +363,10 @@ class Node:
         environment = dict(os.environ)
         environment.pop("RANANEETI_DATABASE", None)
         environment["RANANEETI_LOG_LEVEL"] = "notice"
+        # Test hooks of `serve` (Sources/rananeeti/TestHooks.swift): small segments, so that kills and full
+        # disks meet segment rolls; and the log's clock is the real one plus the seconds in the clock file.
+        environment["RANANEETI_TEST_SEGMENT_BYTES"] = str(self.segment_bytes)
         if self.clock_jumps:
-            # The test hook of `serve` (Sources/rananeeti/TestClockOffset.swift): the log's clock is the real
-            # one plus the seconds in this file, re-read every 100 ms.
             environment["RANANEETI_TEST_CLOCK_OFFSET_FILE"] = self.clock_file
         return environment
 
@@ -886,6 +889,7 @@ class FaultSuite:
         self.longest_restart = 0.0
         self.clock_jumps: list[tuple[str, int, float]] = []
         self.longest_graceful_stop = 0.0
+        self.full_disk_node = None
 
     # Setup and teardown
 
@@ -924,8 +928,8 @@ class FaultSuite:
                               else "full disk skipped (--no-full-disk)")
         self.filler_paths = {"b": os.path.join(data_b, "filler")}
         database = self.postgres.connection_string(self.proxy.port) + " connect_timeout=2"
-        self.nodes = [Node("a", self.binary, self.workdir, data_a, database, self.clock_jumps_enabled),
-                      Node("b", self.binary, self.workdir, data_b, database, self.clock_jumps_enabled)]
+        self.nodes = [Node(name, self.binary, self.workdir, data, database, self.clock_jumps_enabled,
+                           self.arguments.segment_bytes) for name, data in (("a", data_a), ("b", data_b))]
         self.cleanups.append(lambda: [node.kill() for node in self.nodes])
         for node in self.nodes:
             node.start()
@@ -1127,6 +1131,7 @@ class FaultSuite:
         log_missing = 0
         end_offsets = {}
         latest_appended_at: dict[str, float] = {}
+        segments: dict[str, int] = {}
         for node in self.nodes:
             verify = subprocess.run([self.binary, "log", "verify", node.data_dir], stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
@@ -1150,6 +1155,7 @@ class FaultSuite:
                                      f"{event['appendedAt']} after {previous_time}")
                 previous_time = max(previous_time, event["appendedAt"])
             end_offsets[node.name] = count
+            segments[node.name] = sum(1 for name in os.listdir(node.data_dir) if name.endswith(".lz4"))
             latest_appended_at[node.name] = calendar.timegm(time.strptime(previous_time[:19], "%Y-%m-%dT%H:%M:%S")) \
                 if previous_time else 0
             log_duplicates += sum(n - 1 for n in seen.values() if n > 1)
@@ -1214,6 +1220,7 @@ class FaultSuite:
         if self.mode == "full" and (self.counts["kills"] < 50 or self.counts["outages"] < 10):
             self.ledger.fail(f"a full run needs >= 50 kills and >= 10 outages; got {self.counts['kills']} and "
                              f"{self.counts['outages']}")
+        results["segments"] = ",".join(f"{name}:{count}" for name, count in sorted(segments.items()))
         results.update(lost=len(lost), duplicated=duplicated, invented=len(invented), mismatched=mismatched,
                        log_duplicates=log_duplicates, log_missing=log_missing, rows=len(table))
         return results
@@ -1226,11 +1233,12 @@ class FaultSuite:
         return (
             f"faults seed={self.seed} mode={self.mode} load={self.load_seconds:.0f}s clients={self.plan.workers} "
             f"kills={self.counts['kills']} outages={self.counts['outages']}({outages}) "
-            f"full_disks={self.counts['full-disks']} refused_503={ledger.full_disk_refusals} "
+            f"full_disks={self.counts['full-disks'] if self.full_disk_node else 'skipped'} "
+            f"refused_503={ledger.full_disk_refusals} "
             f"clock_jumps={self.counts['clock-jumps'] if self.clock_jumps_enabled else 'skipped'}"
             f"(forward_seen:{results.get('clock_jumps_seen', '?')}) "
             f"requests={ledger.requests} sent={len(ledger.sent)} acknowledged={len(ledger.acknowledged)} "
-            f"rows={results.get('rows', '?')} lost={results.get('lost', '?')} "
+            f"rows={results.get('rows', '?')} segments={results.get('segments', '?')} lost={results.get('lost', '?')} "
             f"duplicated={results.get('duplicated', '?')} invented={results.get('invented', '?')} "
             f"log_dupes={results.get('log_duplicates', '?')} hostile={ledger.hostile} reads={ledger.reads_checked} "
             f"longest_wait={ledger.longest_wait:.3f}s deadline={self.deadline:g}s "
@@ -1275,6 +1283,8 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=5.0, help="the client's deadline per request, s (5)")
     parser.add_argument("--drain-deadline", type=float, default=120.0, help="how long projectors may take to catch up")
     parser.add_argument("--tmpfs-mib", type=int, default=128, help="size of node b's tmpfs (MiB)")
+    parser.add_argument("--segment-bytes", type=int, default=256 << 10,
+                        help="the nodes' log segment size (test hook; default 256 KiB, so that segments roll often)")
     parser.add_argument("--no-full-disk", action="store_true", help="skip the full-disk faults")
     parser.add_argument("--no-clock", action="store_true", help="skip the clock jumps")
     parser.add_argument("--print-schedule", action="store_true", help="print every planned fault")
