@@ -18,7 +18,8 @@ public struct EventLogConfiguration: Sendable {
     /// The most uncompressed JSON bytes in one batch (one batch may still hold a single larger record).
     /// Default 1 MiB.
     public var maximumBatchBytes: Int
-    /// How many stamped bytes may wait for the writer before appenders wait for room. Default 32 MiB.
+    /// How many stamped bytes may wait for the writer before appenders wait for room. Default 8 MiB: enough
+    /// for tens of thousands of records per sync, and it bounds the writer's buffers (memory stays flat).
     public var maximumPendingBytes: Int
     /// Create the directory (not its parents) when it does not exist. Default true.
     public var createIfMissing: Bool
@@ -32,7 +33,7 @@ public struct EventLogConfiguration: Sendable {
         durability: Durability = .fsync,
         segmentSizeLimit: Int = 64 << 20,
         maximumBatchBytes: Int = 1 << 20,
-        maximumPendingBytes: Int = 32 << 20,
+        maximumPendingBytes: Int = 8 << 20,
         createIfMissing: Bool = true,
         clockMillis: @escaping @Sendable () -> Int64 = EventLogConfiguration.realTimeClockMillis
     ) {

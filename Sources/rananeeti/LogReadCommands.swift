@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import Orders
 
 struct LogVerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,13 +56,17 @@ struct LogDumpCommand: ParsableCommand {
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// The stored lines, exactly.
         case jsonl
+        /// One row per event, RFC 4180: offset, appendedAt, type, node, digest and the reservation's fields.
+        case csv
     }
 
     @Argument(help: "The log directory.") var directory: String
     @Option(help: "First offset to print.") var from: UInt64?
     @Option(help: "Last offset to print (inclusive).") var to: UInt64?
-    @Option(help: "Output format: \(Format.allCases.map(\.rawValue).joined(separator: ", ")).") var format = Format.jsonl
+    @Option(help: "Output format: jsonl (the stored lines) or csv (one row per event: offset, appendedAt, type, node, digest, name, people, datetime, notes, testFailures).")
+    var format = Format.jsonl
 
     func validate() throws {
         if let from, let to, to < from { throw ValidationError("--to (\(to)) is before --from (\(from)).") }
@@ -72,11 +77,17 @@ struct LogDumpCommand: ParsableCommand {
             let reader = try LogReader(directory: directory)
             if let from { try reader.seek(to: from) }
             let output = BufferedOutput()
+            if format == .csv { output.write(Array(CSVRow.header.utf8)) }
             reading: while let records = try reader.nextRecords() {
                 for record in records {
                     if let to, record.offset > to { break reading }
-                    output.write(record.bytes)
-                    output.write(CollectionOfOne(0x0A))
+                    switch format {
+                    case .jsonl:
+                        output.write(record.bytes)
+                        output.write(CollectionOfOne(0x0A))
+                    case .csv:
+                        output.write(Array(CSVRow.row(for: record).utf8))
+                    }
                 }
             }
             output.flush()
@@ -165,4 +176,31 @@ func humanBytes(_ count: Int64) -> String {
         unit += 1
     }
     return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// Events as CSV rows (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled).
+enum CSVRow {
+    static let header = "offset,appendedAt,type,node,digest,name,people,datetime,notes,testFailures\r\n"
+
+    static func row(for record: LogRecord) -> String {
+        guard let event = try? ReservationEvent.decode(line: record.bytes) else {
+            return "\(record.offset),,unreadable,,,,,,,\r\n"
+        }
+        var fields = ["\(event.offset)", event.appendedAt.text, event.type]
+        if let reservation = event.reservationEvent {
+            fields += [
+                reservation.node, reservation.digest.description, reservation.reservation.name,
+                "\(reservation.reservation.people)", reservation.reservation.dateTime.description,
+                reservation.reservation.notes, reservation.reservation.testFailures ? "true" : "false",
+            ]
+        } else {
+            fields += Array(repeating: "", count: 7)
+        }
+        return fields.map(quoted).joined(separator: ",") + "\r\n"
+    }
+
+    private static func quoted(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
 }

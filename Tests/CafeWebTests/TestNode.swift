@@ -26,8 +26,8 @@ struct TestNode: Sendable {
         var connectionString: String
         var faults: FaultSwitch
 
-        static func make() async throws -> Database {
-            let server = try await PostgresServer.shared()
+        static func make(on dedicated: PostgresServer? = nil) async throws -> Database {
+            let server = if let dedicated { dedicated } else { try await PostgresServer.shared() }
             let connectionString = try await server.createDatabase()
             try await PostgresConnection.withConnection(connectionString) { connection in
                 _ = try await SchemaMigrator().migrate(connection: connection)

@@ -176,3 +176,31 @@ struct ProjectorTests {
         }
     }
 }
+
+@Suite("Projector rows")
+struct ProjectorRowTests {
+    @Test("hostile text survives both ways into the table (arrays for small batches, COPY for large ones)", arguments: [10, 400])
+    func hostileText(count: Int) async throws {
+        let database = try await migratedDatabase()
+        try await withTemporaryDirectory { dir in
+            let book = try openBook(dir.path, node: "node-h")
+            let nasty = ["back\\slash \\N \\t", "two\nlines\nhere", "quote \" and ' and `", "{\"a\",\"b\"}", "emoji 😀 日本 café", "NULL", "tab-free\\\\"]
+            var expected: [String: Reservation] = [:]
+            for n in 0..<count {
+                let reservation = try Reservation(
+                    name: "Guest \(n) \"\(n % 7)\"", people: n % 9 + 1, dateTime: LocalDateTime("2026-12-01T19:00")!,
+                    notes: nasty[n % nasty.count] + " #\(n)")
+                expected[try await book.accept(reservation).status.digest.description] = reservation
+            }
+            let projector = Projector(source: book.log, node: "node-h", database: quickSettings(database), projection: book.projection, configuration: quickProjectorConfiguration(), logger: testLogger)
+            try await projector.drain(to: UInt64(count))
+            let rows = try await ordersRaw(database)
+            #expect(rows.count == count)
+            for (digest, reservation) in expected {
+                #expect(rows[digest]?.0 == reservation.name)
+                #expect(rows[digest]?.3 == reservation.notes)
+            }
+            await book.log.close()
+        }
+    }
+}

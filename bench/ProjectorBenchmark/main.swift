@@ -63,6 +63,7 @@ struct Report: Codable {
     var events: Int
     var figures: [Figure]
     var steadyLag: LagFigures
+    var localProjectionRebuildSeconds: Double
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
@@ -111,6 +112,18 @@ let csvPath = work.appending("rows.csv")
 try csv.write(toFile: csvPath, atomically: false, encoding: .utf8)
 try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: csvPath)
 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: work.path)
+
+// The local projection a node rebuilds from its log at start-up: the same log, read and decoded in full.
+var rebuildTimes: [Double] = []
+for _ in 0..<3 {
+    let projection = LocalProjection()
+    let started = ContinuousClock.now
+    try projection.rebuild(from: LogReader(directory: logPath))
+    rebuildTimes.append(seconds(since: started))
+    precondition(projection.count == options.events)
+}
+let rebuildSeconds = rebuildTimes.sorted()[1]
+print("local projection rebuilt from \(options.events) events in \(String(format: "%.2f", rebuildSeconds)) s (median of 3)")
 
 func reset() async throws {
     try await PostgresConnection.withConnection(database) { connection in
@@ -203,7 +216,7 @@ await server.destroy()
 let stamp = ISO8601DateFormatter().string(from: Date())
 let report = Report(
     date: stamp, command: "swift run -c release ProjectorBenchmark " + CommandLine.arguments.dropFirst().joined(separator: " "),
-    events: options.events, figures: figures, steadyLag: lag)
+    events: options.events, figures: figures, steadyLag: lag, localProjectionRebuildSeconds: rebuildSeconds)
 let jsonPath = options.jsonPath ?? "bench/results/projector-\(stamp.replacingOccurrences(of: ":", with: "")).json"
 try FileManager.default.createDirectory(atPath: (jsonPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
 let encoder = JSONEncoder()

@@ -88,10 +88,18 @@ package final class LogWriter: @unchecked Sendable {
             }
             size += record.count + RecordEnvelope.maximumOverhead
         }
-        try await waitForRoom()
         if configuration.durability == .none {
-            return try shared.withLock { try enqueue(records, size: size, waiter: nil, &$0) }
+            // One lock round per append when there is room: this path is about raw speed.
+            while true {
+                let receipt = try shared.withLock { state -> AppendReceipt? in
+                    guard state.pendingBytes.count < configuration.maximumPendingBytes else { return nil }
+                    return try enqueue(records, size: size, waiter: nil, &state)
+                }
+                if let receipt { return receipt }
+                try await waitForRoom()
+            }
         }
+        try await waitForRoom()
         return try await withUnsafeThrowingContinuation { (waiter: UnsafeContinuation<AppendReceipt, any Error>) in
             do {
                 _ = try shared.withLock { try enqueue(records, size: size, waiter: waiter, &$0) }

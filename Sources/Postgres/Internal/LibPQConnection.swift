@@ -172,6 +172,7 @@ final class LibPQConnection {
     func run(
         deadline: ContinuousClock.Instant,
         wakeup: Wakeup,
+        copyData: [UInt8]? = nil,
         send: (OpaquePointer) -> Int32
     ) throws -> (result: ResultHandle?, error: ResultHandle?) {
         let connection = self.pointer
@@ -197,6 +198,7 @@ final class LibPQConnection {
 
         // Manual, 34.4: "PQgetResult must be called repeatedly until it returns a null pointer, indicating
         // that the command is done." PQisBusy says whether PQgetResult would block.
+        var copyData = copyData
         var lastResult: ResultHandle?
         var firstError: ResultHandle?
         while true {
@@ -211,6 +213,9 @@ final class LibPQConnection {
             switch PQresultStatus(pointer) {
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
                 lastResult = result
+            case PGRES_COPY_IN where copyData != nil:
+                try sendCopyData(copyData!, deadline: deadline, wakeup: wakeup)
+                copyData = nil
             case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
                 throw UnsupportedResult.copy
             default:
@@ -220,6 +225,46 @@ final class LibPQConnection {
             if PQstatus(connection) == CONNECTION_BAD { break }
         }
         return (lastResult, firstError)
+    }
+
+    /// Streams `data` as the input of a `COPY … FROM STDIN` the server is waiting for, then ends it.
+    ///
+    /// Manual, 34.9.1: on a nonblocking connection `PQputCopyData` and `PQputCopyEnd` return 0 when the data
+    /// could not be queued yet ("wait for write-ready and try again"); `PQflush` pushes what is queued.
+    private func sendCopyData(_ data: [UInt8], deadline: ContinuousClock.Instant, wakeup: Wakeup) throws {
+        let connection = self.pointer
+        let socket = PQsocket(connection)
+        let chunk = 1 << 16
+        var sent = 0
+        while sent < data.count {
+            let length = min(chunk, data.count - sent)
+            let status = data.withUnsafeBytes { bytes in
+                PQputCopyData(connection, bytes.baseAddress!.assumingMemoryBound(to: CChar.self) + sent, Int32(length))
+            }
+            if status < 0 { throw SendFailure.failed(LibPQConnection.errorMessage(connection)) }
+            if status == 1 {
+                sent += length
+            } else {
+                _ = try LibPQConnection.wait(socket: socket, events: Int16(POLLOUT), deadline: deadline, wakeup: wakeup)
+                if PQflush(connection) < 0 { throw SendFailure.failed(LibPQConnection.errorMessage(connection)) }
+            }
+        }
+        while true {
+            let status = PQputCopyEnd(connection, nil)
+            if status < 0 { throw SendFailure.failed(LibPQConnection.errorMessage(connection)) }
+            if status == 1 { break }
+            _ = try LibPQConnection.wait(socket: socket, events: Int16(POLLOUT), deadline: deadline, wakeup: wakeup)
+        }
+        while true {
+            let flushed = PQflush(connection)
+            if flushed == 0 { break }
+            if flushed < 0 { throw SendFailure.failed(LibPQConnection.errorMessage(connection)) }
+            let events = try LibPQConnection.wait(
+                socket: socket, events: Int16(POLLIN | POLLOUT), deadline: deadline, wakeup: wakeup)
+            if events & Int16(POLLIN) != 0, PQconsumeInput(connection) == 0 {
+                throw SendFailure.failed(LibPQConnection.errorMessage(connection))
+            }
+        }
     }
 
     enum SendFailure: Error {

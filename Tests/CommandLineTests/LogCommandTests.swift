@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+import EventLog
+import Orders
+import TestSupport
+
+/// The auditors' commands on real logs: dump (JSON lines and CSV), verify's exit statuses, stats.
+@Suite("Log commands")
+struct LogCommandTests {
+    let binary: String
+
+    init() throws {
+        binary = try BuiltProducts.executable("rananeeti")
+    }
+
+    func rananeeti(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let child = try ChildProcess(binary, arguments)
+        let status = await child.wait()
+        return (status, child.text)
+    }
+
+    /// A log of `count` reservations written by `rananeeti log append`.
+    func makeLog(_ dir: TemporaryDirectory, count: Int) throws -> String {
+        let path = dir.appending("log")
+        var samples = SampleReservations(seed: 99)
+        let lines = (0..<count).map { n -> String in
+            let r = samples.reservation()
+            let object: [String: Any] = ["name": r.name, "people": r.people, "datetime": r.dateTime.description, "notes": r.notes + (n % 5 == 0 ? ", with a comma and \"quotes\"\nand a line" : "")]
+            return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        }
+        let input = dir.appending("input.jsonl")
+        try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        _ = try runTool("/bin/sh", ["-c", "'\(binary)' log append '\(path)' --node-id audit < '\(input)' >/dev/null 2>&1"])
+        return path
+    }
+
+    @Test("dump prints exactly what the stock lz4 tool prints; --from/--to bound it; CSV parses and matches")
+    func dump() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = try makeLog(dir, count: 60)
+            let all = try await rananeeti(["log", "dump", path])
+            #expect(all.status == 0)
+            let stock = try runTool("/bin/sh", ["-c", "lz4 -dc '\(path)'/00000000000000000000.lz4"])
+            #expect(all.output == stock)
+
+            let part = try await rananeeti(["log", "dump", path, "--from", "10", "--to", "19"])
+            let offsets = part.output.split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["offset"] as? Int
+            }
+            #expect(offsets == Array(10...19))
+
+            let csv = try await rananeeti(["log", "dump", path, "--format", "csv"])
+            #expect(csv.status == 0)
+            try csv.output.write(toFile: dir.appending("dump.csv"), atomically: true, encoding: .utf8)
+            try all.output.write(toFile: dir.appending("all.jsonl"), atomically: true, encoding: .utf8)
+            let check = try runTool(
+                "/usr/bin/env",
+                ["python3", "-c", """
+                import csv, json, sys
+                rows = list(csv.DictReader(open(sys.argv[1], newline='')))
+                lines = [json.loads(l) for l in open(sys.argv[2])]
+                assert len(rows) == len(lines) == 60, (len(rows), len(lines))
+                for row, line in zip(rows, lines):
+                    for key in ('digest', 'name', 'notes', 'datetime'):
+                        assert row[key] == str(line[key]), (key, row[key], line[key])
+                    assert int(row['offset']) == line['offset'] and int(row['people']) == line['people']
+                print('csv matches')
+                """, dir.appending("dump.csv"), dir.appending("all.jsonl")])
+            #expect(check.contains("csv matches"))
+        }
+    }
+
+    @Test("verify exits 0 on an intact log, 3 on an unfinished last batch, 1 on damage, naming the place")
+    func verifyStatuses() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = try makeLog(dir, count: 30)
+            let segment = path + "/00000000000000000000.lz4"
+            let intact = try await rananeeti(["log", "verify", path])
+            #expect(intact.status == 0)
+            #expect(intact.output.contains("OK: 1 segment(s), 30 record(s)"))
+
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+            try Data(bytes.dropLast(7)).write(to: URL(fileURLWithPath: segment))
+            let torn = try await rananeeti(["log", "verify", path])
+            #expect(torn.status == 3, "\(torn.output)")
+            #expect(torn.output.contains("unfinished"))
+
+            bytes[200] ^= 0x20
+            try Data(bytes).write(to: URL(fileURLWithPath: segment))
+            let damaged = try await rananeeti(["log", "verify", path, "--json"])
+            #expect(damaged.status == 1)
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(damaged.output.utf8)) as? [String: Any])
+            let problem = try #require(report["problem"] as? [String: Any])
+            #expect(problem["file"] as? String == segment)
+            #expect(problem["byteOffset"] as? Int == 0)
+        }
+    }
+
+    @Test("stats and a missing directory")
+    func statsAndMissing() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = try makeLog(dir, count: 25)
+            let stats = try await rananeeti(["log", "stats", path, "--json"])
+            #expect(stats.status == 0)
+            let figures = try #require(try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any])
+            #expect(figures["records"] as? Int == 25)
+            #expect((figures["bytesOnDisk"] as? Int ?? 0) > 0)
+            let missing = try await rananeeti(["log", "verify", dir.appending("nowhere")])
+            #expect(missing.status == 1)
+            #expect(missing.output.contains("does not exist"))
+        }
+    }
+}

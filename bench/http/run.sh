@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# HTTP load benchmark: wrk against a release build of `rananeeti serve` on this machine.
+#
+#   bench/http/run.sh [--seconds N] [--connections N]
+#
+# Runs, in one go and against one server:
+#   1. POST /api/v1/reservations (a new reservation each time) with PostgreSQL up;
+#   2. the same with PostgreSQL stopped (pg_ctl -m immediate);
+#   3. GET /api/v1/reservations (one page) while PostgreSQL is still stopped: served by the local projection.
+# Prints wrk's figures for each and writes them to bench/results/http-<UTC time>.txt.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=20
+connections=64
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "usage: bench/http/run.sh [--seconds N] [--connections N]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/install-system-packages
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
+export LC_ALL=C.UTF-8
+swift build -c release --product rananeeti >/dev/null
+bin="$PWD/.build/release/rananeeti"
+
+work=$(mktemp -d /tmp/rananeeti-http-bench-XXXXXX)
+eval "$(scripts/private-postgres start)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  scripts/private-postgres stop "$PRIVATE_PG_DIR"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$bin" db migrate --database "$PRIVATE_PG_URL" >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+RANANEETI_LOG_LEVEL=warning "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/log" --node-id bench \
+  --database "$PRIVATE_PG_URL" >"$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+url="http://127.0.0.1:$port"
+
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+out="bench/results/http-$stamp.txt"
+mkdir -p bench/results
+{
+  echo "# bench/http/run.sh --seconds $seconds --connections $connections ($stamp, $(nproc) cores)"
+  echo "## warm-up"
+  wrk -t2 -c"$connections" -d3s -s bench/http/post.lua "$url" | grep -E "Requests/sec"
+  echo "## POST /api/v1/reservations, PostgreSQL up"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
+  lag=$(curl -s "$url/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["projection"]["lagEvents"])')
+  echo "projection lag right after the run: $lag events"
+  echo "## POST /api/v1/reservations, PostgreSQL stopped"
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null
+  else /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null; fi
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
+  echo "## GET /api/v1/reservations (local projection; PostgreSQL still stopped)"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
+  echo "## records in the log"
+  "$bin" log stats "$work/log" | head -3
+} | tee "$out"
+echo "figures written to $out"
