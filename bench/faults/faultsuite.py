@@ -3,8 +3,8 @@
 hostile input against release builds of `rananeeti serve`, with nothing lost.
 
 Two nodes (`a` on the ordinary disk, `b` on a small tmpfs) take reservations from a bounded load generator
-while a seeded scheduler kills them with SIGKILL, stops, freezes and cuts off their PostgreSQL, fills node
-b's disk, and moves their wall clocks. Then everything is healed, the projectors drain, and the suite checks
+while a seeded scheduler kills them with SIGKILL (and stops them with SIGTERM), stops, freezes and cuts off
+their PostgreSQL, fills node b's disk, and jumps their logs' clocks. Then everything is healed, the projectors drain, and the suite checks
 that every acknowledged reservation is in `cafe.ordersraw` exactly once, that nothing there was invented,
 that every log verifies, and that no request waited past its deadline. It ends with one line of figures.
 
@@ -916,7 +916,8 @@ class FaultSuite:
         os.mkdir(data_b)
         self.full_disk_node = None
         if IS_ROOT and not self.arguments.no_full_disk:
-            result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.arguments.tmpfs_mib}m", "tmpfs", data_b],
+            size = self.arguments.tmpfs_mib or (1024 if self.mode == "full" else 128)
+            result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m", "tmpfs", data_b],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if result.returncode == 0:
                 self.cleanups.append(lambda: subprocess.run(["umount", "-l", data_b]))
@@ -1169,7 +1170,7 @@ class FaultSuite:
             if invented:
                 self.ledger.fail(f"node {node.name}'s log holds {len(invented)} digests nobody sent: {invented[:5]}")
 
-        # A forward clock jump shows in the log: appendedAt follows the server's wall clock (and never goes back).
+        # A forward clock jump shows in the log: appendedAt follows the log's clock (and never goes back).
         forward = [(name, offset, at) for name, offset, at in self.clock_jumps if offset >= 3600]
         seen_jumps = sum(1 for name, offset, at in forward if latest_appended_at.get(name, 0) >= at + offset - 60)
         results["clock_jumps_seen"] = f"{seen_jumps}/{len(forward)}"
@@ -1282,7 +1283,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="concurrent HTTP clients (default: 12 short, 24 full)")
     parser.add_argument("--deadline", type=float, default=5.0, help="the client's deadline per request, s (5)")
     parser.add_argument("--drain-deadline", type=float, default=120.0, help="how long projectors may take to catch up")
-    parser.add_argument("--tmpfs-mib", type=int, default=128, help="size of node b's tmpfs (MiB)")
+    parser.add_argument("--tmpfs-mib", type=int,
+                        help="size of node b's tmpfs in MiB (default 128 short, 1024 full: room for the whole run's log)")
     parser.add_argument("--segment-bytes", type=int, default=256 << 10,
                         help="the nodes' log segment size (test hook; default 256 KiB, so that segments roll often)")
     parser.add_argument("--no-full-disk", action="store_true", help="skip the full-disk faults")
