@@ -827,9 +827,9 @@ def make_schedule(plan: Plan, rng: random.Random, full_disk_node: str | None, no
         events.append(Event(rng.uniform(start, end), next(order), "kill",
                             {"node": rng.choice(node_names), "down": rng.uniform(0, 1.5)}))
 
-    def windows(count: int, shortest: float, longest: float) -> list[tuple[float, float]]:
-        # Cut the run into `count` equal slots and put one window at a random place in each.
-        slot = (end - start) / max(count, 1)
+    def windows(count: int, shortest: float, longest: float, last: float = end) -> list[tuple[float, float]]:
+        # Cut the run (up to `last`) into `count` equal slots and put one window at a random place in each.
+        slot = (last - start) / max(count, 1)
         found = []
         for index in range(count):
             length = rng.uniform(shortest, min(longest, slot * 0.8))
@@ -845,7 +845,8 @@ def make_schedule(plan: Plan, rng: random.Random, full_disk_node: str | None, no
     for (begin, length), kind in zip(windows(plan.outages, 2.0, 9.0), kinds):
         events.append(Event(begin, next(order), "outage", {"kind": kind, "length": length}))
     if full_disk_node:
-        for begin, length in windows(plan.full_disks, 3.0, 8.0):
+        # Over 10 s before the end, so that there is time to see the node append again.
+        for begin, length in windows(plan.full_disks, 3.0, 8.0, last=end - 10.0):
             events.append(Event(begin, next(order), "full-disk", {"node": full_disk_node, "length": length}))
             # One of the kills restarts the node on its full disk: recovery must not need room it lacks.
             if any(e.kind == "kill" for e in events):
@@ -1177,6 +1178,15 @@ class FaultSuite:
         if forward and not seen_jumps:
             self.ledger.fail(f"no forward clock jump shows in the logs' appendedAt: {forward}")
 
+        # To see the checks fail (they must be able to): damage the table on purpose before reading it.
+        sabotage = self.arguments.sabotage
+        if sabotage == "delete-row" and self.ledger.acknowledged:
+            victim = next(iter(self.ledger.acknowledged))
+            self.postgres.psql(f"DELETE FROM cafe.ordersraw WHERE ordrdgst = '{victim}'")
+        elif sabotage == "foreign-row":
+            self.postgres.psql("INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt) "
+                               "VALUES ('00000000000000000000', 'Mallory', 2, '2030-01-01 20:00', 'never sent')")
+
         # cafe.ordersraw: every acknowledged digest once, with what was sent; nothing that was never sent.
         rows = self.postgres.psql(
             "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD\"T\"HH24:MI'), "
@@ -1291,6 +1301,9 @@ def main() -> int:
     parser.add_argument("--no-clock", action="store_true", help="skip the clock jumps")
     parser.add_argument("--print-schedule", action="store_true", help="print every planned fault")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (kept anyway on failure)")
+    parser.add_argument("--sabotage", choices=["delete-row", "foreign-row"],
+                        help="damage cafe.ordersraw before the checks, to see them fail: an acknowledged row "
+                             "deleted (lost=1), or a row nobody sent (invented=1)")
     arguments = parser.parse_args()
 
     suite = FaultSuite(arguments)
