@@ -117,7 +117,11 @@ public final class NodeReservationBook: ReservationBook {
     public func health() async -> BookHealth {
         let failure = log.writerFailure
         let projector = projectorState?.snapshot
-        let lagEvents = log.endOffset - min(log.endOffset, projector?.checkpoint ?? log.endOffset)
+        // Until the projector has read its checkpoint (after a start while the database is away) nothing is
+        // known to be projected: the whole log counts as lag, never zero, so that nobody drains or retires a
+        // node on a lag it has not measured.
+        let projected = projector.map { $0.checkpoint ?? 0 } ?? log.endOffset
+        let lagEvents = log.endOffset - min(log.endOffset, projected)
         return BookHealth(
             logWritable: failure == nil, logProblem: failure?.message, databaseConfigured: reads != nil,
             databaseReachable: projector?.connected ?? false, lastDatabaseError: projector?.lastError,

@@ -60,8 +60,12 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let nodeID = try node.resolveNodeID()
+        let (logConfiguration, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        for hook in testHooks {
+            logger.warning("TEST HOOK active; never set it in production", metadata: ["hook": "\(hook)"])
+        }
         let log = try reportingLogErrors {
-            try EventLog(directory: node.directory, observer: LogObserver(logger: logger))
+            try EventLog(directory: node.directory, configuration: logConfiguration, observer: LogObserver(logger: logger))
         }
         try node.storeNodeID(nodeID)
         if log.recovery.createdDirectory { logger.notice("created a new event log", metadata: ["data_dir": "\(node.directory)"]) }

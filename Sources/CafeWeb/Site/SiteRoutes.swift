@@ -39,7 +39,8 @@ struct SiteRoutes: Sendable {
                 status: .unsupportedMediaType, problem: .malformedForm,
                 detail: "The reservation must be sent by the form on our home page. Please go back and use the form.")
         }
-        let body = try await RequestBodyReader.read(request, limit: configuration.maximumRequestBodyBytes)
+        let body = try await RequestBodyReader.read(
+            request, limit: configuration.maximumRequestBodyBytes, incomplete: .malformedForm)
         let fields = try FormFields(body: body)
         let form = ReservationForm(
             name: fields["name"], people: fields["people"], dateTime: fields["datetime"], notes: fields["notes"],

@@ -6,16 +6,33 @@ import NIOCore
 enum RequestBodyReader {
     /// The body's bytes.
     ///
+    /// - Parameter incomplete: The problem to report when the body cannot be read to its end (the client
+    ///   hung up mid-body, or sent a broken chunked encoding): `malformed-json` for JSON endpoints,
+    ///   `malformed-form` for the site's form.
     /// - Throws: ``WebError/bodyTooLarge(limit:)`` when `Content-Length` announces more than `limit` bytes
-    ///   (nothing is read) or when more than `limit` bytes arrive.
-    static func read(_ request: Request, limit: Int) async throws -> [UInt8] {
+    ///   (nothing is read) or when more than `limit` bytes arrive; a 400 ``WebError`` with `incomplete` when
+    ///   the body stream fails.
+    static func read(_ request: Request, limit: Int, incomplete: ProblemType = .malformedJSON) async throws(WebError)
+        -> [UInt8]
+    {
         if let announced = request.headers[.contentLength].flatMap(Int.init), announced > limit {
             throw WebError.bodyTooLarge(limit: limit)
         }
         var bytes: [UInt8] = []
-        for try await chunk in request.body {
-            guard bytes.count + chunk.readableBytes <= limit else { throw WebError.bodyTooLarge(limit: limit) }
-            bytes += chunk.readableBytesView
+        do {
+            for try await chunk in request.body {
+                guard bytes.count + chunk.readableBytes <= limit else { throw WebError.bodyTooLarge(limit: limit) }
+                bytes += chunk.readableBytesView
+            }
+        } catch let error as WebError {
+            throw error
+        } catch {
+            // The body stream fails only for the client's side of the exchange: the connection closed before
+            // the announced length arrived (NIO's "stream ended at an unexpected time"), or the framing was
+            // broken. That is a bad request, not a fault of ours: no 500, no error-level log line.
+            throw WebError(
+                status: .badRequest, problem: incomplete,
+                detail: "The request body ended before it was complete, so it could not be read. Nothing was stored; send it again.")
         }
         return bytes
     }

@@ -1,0 +1,1343 @@
+#!/usr/bin/env python3
+"""Rananeeti's fault-injection suite: crashes, database outages and hangs, a full disk, clock jumps and
+hostile input against release builds of `rananeeti serve`, with nothing lost.
+
+Two nodes (`a` on the ordinary disk, `b` on a small tmpfs) take reservations from a bounded load generator
+while a seeded scheduler kills them with SIGKILL (and stops them with SIGTERM), stops, freezes and cuts off
+their PostgreSQL, fills node b's disk, and jumps their logs' clocks. Then everything is healed, the projectors drain, and the suite checks
+that every acknowledged reservation is in `cafe.ordersraw` exactly once, that nothing there was invented,
+that every log verifies, and that no request waited past its deadline. It ends with one line of figures.
+
+    bench/faults/run --short               # a few minutes; what scripts/test runs
+    bench/faults/run --full                # >= 50 kills, >= 10 database outages
+    bench/faults/run --short --seed 1234   # replay a run's schedule
+
+See bench/faults/README.md and docs/RELIABILITY.md. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import collections
+import dataclasses
+import errno
+import hashlib
+import http.client
+import json
+import os
+import random
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+IS_ROOT = os.geteuid() == 0
+
+
+def log(message: str) -> None:
+    """Progress on standard error; the figure line alone goes to standard output."""
+    print(f"[faults {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# MARK: - The digest, as DESIGN.md defines it
+
+
+def legacy_digest(name: str, people: int, date_time: str, notes: str, test_failures: bool) -> str:
+    """BLAKE2b-80 of the old site's form JSON, written exactly as Python's json.dumps writes it."""
+    form = {"Name": name, "People": str(people), "date": date_time, "Message": notes}
+    if test_failures:
+        form["Emulate"] = "on"
+    return hashlib.blake2b(json.dumps(form).encode("utf-8"), digest_size=10).hexdigest()
+
+
+assert legacy_digest("Bob", 2, "2020-11-16T20:00", "window seat, caf\u00e9", False) == "2e401f4cba1d2e90f354"
+assert legacy_digest("Bob", 2, "2020-11-16T20:00", "window seat, caf\u00e9", True) == "8a2f1dbfc18c8f751533"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reservation:
+    name: str
+    people: int
+    date_time: str
+    notes: str
+    test_failures: bool
+
+    @property
+    def digest(self) -> str:
+        return legacy_digest(self.name, self.people, self.date_time, self.notes, self.test_failures)
+
+    def body(self) -> bytes:
+        return json.dumps(
+            {"name": self.name, "people": self.people, "datetime": self.date_time, "notes": self.notes,
+             "testFailures": self.test_failures}, ensure_ascii=False).encode("utf-8")
+
+    def form(self) -> bytes:
+        """The same reservation as the site's form sends it."""
+        fields = {"name": self.name, "people": str(self.people), "datetime": self.date_time, "notes": self.notes}
+        if self.test_failures:
+            fields["testFailures"] = "on"
+        return urllib.parse.urlencode(fields).encode("ascii")
+
+
+# MARK: - A private PostgreSQL
+
+
+class PrivatePostgres:
+    """PostgreSQL 15 in its own temporary directory on a free loopback port, run as `postgres` when we are
+    root (initdb refuses root). `setpriv` execs the server, so `process.pid` is the postmaster itself."""
+
+    def __init__(self, workdir: str):
+        self.directory = tempfile.mkdtemp(prefix="rananeeti-faults-pg-", dir=workdir)
+        self.data = os.path.join(self.directory, "data")
+        self.log_path = os.path.join(self.directory, "server.log")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.frozen = False
+        if IS_ROOT:
+            shutil.chown(self.directory, "postgres", "postgres")
+            os.chmod(workdir, 0o755)
+        self._as_server_user([f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--no-sync",
+                              "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+
+    def _as_server_user(self, argv: list[str]) -> None:
+        if IS_ROOT:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {result.stdout}")
+
+    def connection_string(self, port: int | None = None) -> str:
+        return f"host=127.0.0.1 port={port or self.port} user=postgres dbname=postgres"
+
+    def start(self) -> None:
+        argv = [f"{PG_BIN}/postgres", "-D", self.data, "-h", "127.0.0.1", "-p", str(self.port), "-k", self.directory,
+                "-c", "max_connections=100", "-c", "log_min_messages=warning"]
+        if IS_ROOT:
+            argv = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + argv
+        with open(self.log_path, "ab") as output:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"PostgreSQL exited with {self.process.returncode}; see {self.log_path}")
+            ready = subprocess.run([f"{PG_BIN}/pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port)])
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"PostgreSQL did not start within 60 s; see {self.log_path}")
+
+    def descendants(self) -> list[int]:
+        if not self.process:
+            return []
+        children: dict[int, list[int]] = collections.defaultdict(list)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            children[int(fields[1])].append(int(entry))
+        found, queue = [], [self.process.pid]
+        while queue:
+            for child in children.get(queue.pop(), []):
+                found.append(child)
+                queue.append(child)
+        return found
+
+    def freeze(self) -> None:
+        """SIGSTOP to the postmaster first (so it forks nothing new), then to every child: a hung host."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+        for pid in self.descendants():
+            _signal_quietly(pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        for pid in self.descendants():
+            _signal_quietly(pid, signal.SIGCONT)
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def stop_immediate(self) -> None:
+        """`pg_ctl stop -m immediate`: SIGQUIT, every process quits at once; the next start runs recovery."""
+        if not self.process:
+            return
+        if self.frozen:
+            self.thaw()
+        os.kill(self.process.pid, signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in self.descendants():
+                _signal_quietly(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait()
+        deadline = time.monotonic() + 30
+        while os.path.exists(os.path.join(self.data, "postmaster.pid")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.process = None
+
+    def psql(self, sql: str) -> list[list[str]]:
+        """Rows of `sql`, tab-separated fields (no value here contains a tab or a newline... except notes,
+        which are selected encoded)."""
+        result = subprocess.run(
+            ["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", self.connection_string(), "-c", sql],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
+        return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+
+def _signal_quietly(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# MARK: - A TCP proxy that can black-hole or refuse
+
+
+class TCPProxy:
+    """Forwards 127.0.0.1:port to a target. Modes: `forward`; `blackhole` (connections are accepted and
+    kept, no byte moves either way: a network path that silently drops everything); `refuse` (new
+    connections and open ones are reset)."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+        self.mode = "forward"
+        self.condition = threading.Condition()
+        self.connections: set[socket.socket] = set()
+        self.closed = False
+        threading.Thread(target=self._accept_loop, name="proxy-accept", daemon=True).start()
+
+    def set_mode(self, mode: str) -> None:
+        with self.condition:
+            self.mode = mode
+            if mode == "refuse":
+                for connection in list(self.connections):
+                    _reset(connection)
+                self.connections.clear()
+            self.condition.notify_all()
+
+    def close(self) -> None:
+        self.closed = True
+        self.set_mode("refuse")
+        self.listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.condition:
+                if self.mode == "refuse":
+                    _reset(client)
+                    continue
+                self.connections.add(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _wait_forwarding(self, sock: socket.socket) -> bool:
+        with self.condition:
+            while self.mode == "blackhole" and sock in self.connections:
+                self.condition.wait(0.2)
+            return self.mode == "forward" and sock in self.connections
+
+    def _serve(self, client: socket.socket) -> None:
+        # A connection that arrives during a black hole is held; it reaches the server once the path heals.
+        if not self._wait_forwarding(client):
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            upstream.settimeout(None)
+        except OSError:
+            _reset(client)
+            self._forget(client)
+            return
+        with self.condition:
+            self.connections.add(upstream)
+        pumps = [threading.Thread(target=self._pump, args=(client, upstream), daemon=True),
+                 threading.Thread(target=self._pump, args=(upstream, client), daemon=True)]
+        for pump in pumps:
+            pump.start()
+        for pump in pumps:
+            pump.join()
+        for sock in (client, upstream):
+            self._forget(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _forget(self, sock: socket.socket) -> None:
+        with self.condition:
+            self.connections.discard(sock)
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            self._pump_until_closed(source, target)
+        except (OSError, ValueError):  # a socket closed under us by `refuse` or by the other pump
+            pass
+
+    def _pump_until_closed(self, source: socket.socket, target: socket.socket) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(source, selectors.EVENT_READ)
+            while True:
+                if not self._wait_forwarding(source) or target not in self.connections:
+                    return
+                if not selector.select(0.1):
+                    continue
+                # Re-check: the mode may have turned while we waited; a black hole reads nothing.
+                if not self._wait_forwarding(source):
+                    return
+                try:
+                    data = source.recv(65536)
+                except (OSError, ValueError):  # reset by `refuse` meanwhile
+                    data = b""
+                if not data:
+                    try:
+                        target.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                    return
+                try:
+                    target.sendall(data)
+                except OSError:
+                    return
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST (SO_LINGER 0), as a refused or broken path does."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+    except OSError:
+        pass
+
+
+# MARK: - A node: `rananeeti serve` on its own data directory
+
+
+class Node:
+    def __init__(self, name: str, binary: str, workdir: str, data_dir: str, database: str, clock_jumps: bool,
+                 segment_bytes: int):
+        self.name = name
+        self.binary = binary
+        self.data_dir = data_dir
+        self.database = database
+        self.port = free_port()
+        self.log_path = os.path.join(workdir, f"node-{name}.log")
+        self.clock_file = os.path.join(workdir, f"clock-{name}")
+        self.clock_jumps = clock_jumps
+        self.segment_bytes = segment_bytes
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.unexpected_exits: list[str] = []
+        with open(self.clock_file, "w") as f:
+            f.write("+0\n")
+
+    def environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        environment.pop("RANANEETI_DATABASE", None)
+        environment["RANANEETI_LOG_LEVEL"] = "notice"
+        # Test hooks of `serve` (Sources/rananeeti/TestHooks.swift): small segments, so that kills and full
+        # disks meet segment rolls; and the log's clock is the real one plus the seconds in the clock file.
+        environment["RANANEETI_TEST_SEGMENT_BYTES"] = str(self.segment_bytes)
+        if self.clock_jumps:
+            environment["RANANEETI_TEST_CLOCK_OFFSET_FILE"] = self.clock_file
+        return environment
+
+    def start(self, deadline_seconds: float = 30) -> float:
+        """Starts the server and waits until it answers /healthz; returns how long that took."""
+        started = time.monotonic()
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", self.binary, "serve",
+                "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, "--node-id", f"faults-{self.name}",
+                "--database", self.database]
+        with open(self.log_path, "ab") as output:
+            output.write(f"\n==== start {self.starts + 1} at {time.strftime('%H:%M:%S')} ====\n".encode())
+            output.flush()
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                            env=self.environment())
+        self.starts += 1
+        while time.monotonic() - started < deadline_seconds:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node {self.name} exited with {self.process.returncode} while starting; "
+                                   f"see {self.log_path}:\n{self.log_tail()}")
+            try:
+                status, _, _ = http_request(self.port, "GET", "/healthz", timeout=1)
+                if status == 200:
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"node {self.name} did not answer /healthz within {deadline_seconds} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        if self.process:
+            self.process.wait()
+
+    def stop_gracefully(self, timeout: float = 30) -> int:
+        """SIGTERM: stop taking requests, finish those in flight, sync and close the log. Returns the status."""
+        if not self.process:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return -1
+
+    def check_alive(self) -> bool:
+        """False (and recorded) when the server exited without being told to."""
+        if self.process and self.process.poll() is not None:
+            self.unexpected_exits.append(f"node {self.name} exited by itself with status {self.process.returncode}")
+            self.process = None
+            return False
+        return True
+
+    def set_clock_offset(self, seconds: int) -> None:
+        with open(self.clock_file + ".tmp", "w") as f:
+            f.write(f"{seconds:+d}\n")
+        os.replace(self.clock_file + ".tmp", self.clock_file)
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                 timeout: float = 5, connection: http.client.HTTPConnection | None = None):
+    """One request on a fresh connection (or `connection`); returns (status, headers, body)."""
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, dict((k.lower(), v) for k, v in response.getheaders()), data
+    finally:
+        if own:
+            connection.close()
+
+
+# MARK: - What the load generator saw
+
+
+class Ledger:
+    """Every reservation sent and acknowledged, every answer, every wait."""
+
+    def __init__(self, deadline: float):
+        self.lock = threading.Lock()
+        self.deadline = deadline
+        self.sent: dict[str, Reservation] = {}
+        self.acknowledged: dict[str, set[str]] = collections.defaultdict(set)
+        self.statuses: collections.Counter = collections.Counter()
+        self.requests = 0
+        self.longest_wait = 0.0
+        self.longest_wait_what = ""
+        self.deadline_violations = 0
+        self.failures: list[str] = []
+        self.failure_count = 0
+        self.hostile = 0
+        self.full_disk_refusals = 0
+        self.reads_checked = 0
+        # node -> list of (start, end) monotonic windows in which its disk is full (end None: still full)
+        self.full_windows: dict[str, list[list[float | None]]] = collections.defaultdict(list)
+        # node -> when the last request that appended (201) was sent
+        self.last_append_at: collections.defaultdict = collections.defaultdict(float)
+
+    def fail(self, message: str) -> None:
+        with self.lock:
+            self.failure_count += 1
+            if len(self.failures) < 30:
+                self.failures.append(message)
+
+    def timed(self, what: str, started: float, timed_out: bool = False) -> None:
+        waited = time.monotonic() - started
+        with self.lock:
+            self.requests += 1
+            if waited > self.longest_wait:
+                self.longest_wait, self.longest_wait_what = waited, what
+            if timed_out or waited > self.deadline:
+                self.deadline_violations += 1
+                if len(self.failures) < 30:
+                    self.failures.append(f"{what} waited {waited:.2f} s (deadline {self.deadline} s)")
+                self.failure_count += 1
+
+    def disk_full(self, node: str, at: float, grace: float = 1.0) -> bool:
+        """Whether node's disk was full at `at` (or within `grace` seconds of a window's edges)."""
+        with self.lock:
+            for start, end in self.full_windows.get(node, []):
+                if start - grace <= at and (end is None or at <= end + grace):
+                    return True
+        return False
+
+
+# MARK: - The load generator
+
+NAMES = ["Bob", "Zoë", "Ana María", "李雷", "Ólafur Arnalds", "Nguyễn Văn An", "O'Brien", 'José "Pepe"',
+         "🍰 Cake Club", "Ямщиков", "عائشة", "Ngozi", "Dvořák", "Smith & Sons", "<b>not bold</b>"]
+NOTE_TAILS = ["", " window seat", ", café au lait", " 🎂 birthday", "\nsecond line", " — no nuts", " \\ back\\slash"]
+
+
+class LoadGenerator:
+    """N workers post reservations (unique notes, some exact repeats, a few with "test database failures"
+    ticked) to random nodes and read back their own; one more sends hostile input. Every attempt is timed
+    against the client deadline; a failed attempt is retried a few times, as a browser or an app would."""
+
+    def __init__(self, nodes: list[Node], ledger: Ledger, seed: int, workers: int, run_id: str,
+                 maximum_requests: int):
+        self.nodes = nodes
+        self.ledger = ledger
+        self.seed = seed
+        self.workers = workers
+        self.run_id = run_id
+        self.maximum_requests = maximum_requests
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.workers):
+            self.threads.append(threading.Thread(target=self._worker, args=(index,), name=f"load-{index}", daemon=True))
+        self.threads.append(threading.Thread(target=self._hostile, name="hostile", daemon=True))
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _node_by_name(self, name: str) -> Node:
+        return next(node for node in self.nodes if node.name == name)
+
+    def _worker(self, index: int) -> None:
+        rng = random.Random(self.seed * 1_000_003 + index)
+        connections: dict[str, http.client.HTTPConnection] = {}
+        mine: list[tuple[Reservation, str]] = []  # (reservation, node that acknowledged it)
+        number = 0
+        while not self.stopping.is_set() and self.ledger.requests < self.maximum_requests:
+            roll = rng.random()
+            if roll < 0.01:
+                self._list(rng, connections)
+                continue
+            if roll < 0.08 and mine:
+                self._read_back(rng, connections, mine)
+                continue
+            if roll < 0.13 and mine:
+                reservation = rng.choice(mine)[0]  # an exact repeat: a double click, a retried request
+            else:
+                number += 1
+                notes = f"{self.run_id} w{index} #{number}{rng.choice(NOTE_TAILS)}"
+                reservation = Reservation(
+                    name=rng.choice(NAMES), people=rng.randint(1, 12),
+                    date_time=f"20{rng.randint(27, 30)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T"
+                              f"{rng.randint(8, 22):02d}:{rng.choice(['00', '15', '30', '45'])}",
+                    # A few guests tick "test database failures": the projector fails their batch on purpose
+                    # three times (a second each) before it writes it. Few, or the drain would take minutes.
+                    notes=notes, test_failures=index < 4 and number == 50)
+            node = self._post(rng, connections, reservation)
+            if node:
+                mine.append((reservation, node))
+                if len(mine) > 500:
+                    mine.pop(rng.randrange(len(mine)))
+        for connection in connections.values():
+            connection.close()
+
+    def _connection(self, connections: dict, node: Node) -> http.client.HTTPConnection:
+        if node.name not in connections:
+            connections[node.name] = http.client.HTTPConnection("127.0.0.1", node.port, timeout=self.ledger.deadline)
+        return connections[node.name]
+
+    def _post(self, rng: random.Random, connections: dict, reservation: Reservation) -> str | None:
+        """Posts until acknowledged (at most 6 attempts); returns the acknowledging node's name."""
+        digest = reservation.digest
+        # Most reservations come through the API; one in ten through the site's form (303 to its page).
+        through_form = rng.random() < 0.1
+        path, body, content_type = (
+            ("/order", reservation.form(), "application/x-www-form-urlencoded") if through_form
+            else ("/api/v1/reservations", reservation.body(), "application/json"))
+        with self.ledger.lock:
+            self.ledger.sent[digest] = reservation
+        for attempt in range(6):
+            if self.stopping.is_set():
+                return None
+            node = rng.choice(self.nodes)
+            connection = self._connection(connections, node)
+            started = time.monotonic()
+            try:
+                connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                timed_out = isinstance(error, TimeoutError) or isinstance(error, socket.timeout)
+                self.ledger.timed(f"POST to node {node.name}", started, timed_out)
+                connection.close()
+                with self.ledger.lock:
+                    self.ledger.statuses[("post", "connection-error")] += 1
+                time.sleep(min(1.0, 0.05 * 2 ** attempt) * rng.uniform(0.5, 1.0))
+                continue
+            self.ledger.timed(f"POST to node {node.name}", started)
+            status = response.status
+            with self.ledger.lock:
+                self.ledger.statuses[("form" if through_form else "post", status)] += 1
+            if through_form and status == 303:
+                location = response.getheader("Location", "")
+                if location != f"/orders/{digest}":
+                    self.ledger.fail(f"node {node.name} sent the form for {digest} to {location!r}")
+                    return None
+                with self.ledger.lock:
+                    self.ledger.acknowledged[digest].add(node.name)
+                    # A 303 does not say whether this request appended; count it as one only when it was new.
+                    self.ledger.last_append_at[node.name] = max(self.ledger.last_append_at[node.name], started)
+                return node.name
+            if not through_form and status in (200, 201):
+                try:
+                    answer = json.loads(data)
+                except ValueError:
+                    self.ledger.fail(f"POST {status} from node {node.name} with a body that is not JSON: {data[:200]!r}")
+                    return None
+                if answer.get("digest") != digest:
+                    self.ledger.fail(f"node {node.name} answered digest {answer.get('digest')} for {digest} "
+                                     f"({reservation})")
+                    return None
+                with self.ledger.lock:
+                    self.ledger.acknowledged[digest].add(node.name)
+                    if status == 201:
+                        self.ledger.last_append_at[node.name] = max(self.ledger.last_append_at[node.name], started)
+                return node.name
+            if status == 503:
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                if "retry-after" not in headers:
+                    self.ledger.fail(f"node {node.name} answered 503 without Retry-After: {data[:300]!r}")
+                elif self.ledger.disk_full(node.name, started):
+                    with self.ledger.lock:
+                        self.ledger.full_disk_refusals += 1
+                else:
+                    self.ledger.fail(f"node {node.name} answered 503 while its disk had room: {data[:300]!r}")
+                time.sleep(0.05 * rng.uniform(0.5, 1.5))
+                continue
+            self.ledger.fail(f"POST to node {node.name} answered {status}: {data[:300]!r}")
+            return None
+        return None
+
+    def _read_back(self, rng: random.Random, connections: dict, mine: list) -> None:
+        """A reservation this node acknowledged must be readable there: from PostgreSQL or, when it cannot
+        answer in time, from the node's local projection."""
+        reservation, node_name = rng.choice(mine)
+        node = self._node_by_name(node_name)
+        connection = self._connection(connections, node)
+        started = time.monotonic()
+        through_site = rng.random() < 0.2
+        try:
+            connection.request("GET", f"/orders/{reservation.digest}" if through_site
+                               else f"/api/v1/reservations/{reservation.digest}")
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.ledger.timed(f"GET from node {node.name}", started,
+                              isinstance(error, (TimeoutError, socket.timeout)))
+            connection.close()
+            with self.ledger.lock:
+                self.ledger.statuses[("get", "connection-error")] += 1
+            time.sleep(0.05)
+            return
+        self.ledger.timed(f"GET from node {node.name}", started)
+        with self.ledger.lock:
+            self.ledger.statuses[("get", response.status)] += 1
+            self.ledger.reads_checked += 1
+        if response.status != 200:
+            self.ledger.fail(f"node {node.name} acknowledged {reservation.digest} but GET answered "
+                             f"{response.status}: {data[:300]!r}")
+            return
+        if through_site:
+            if reservation.digest.encode() not in data:
+                self.ledger.fail(f"node {node.name}'s page for {reservation.digest} does not name it")
+            return
+        answer = json.loads(data)
+        expected = {"name": reservation.name, "people": reservation.people, "datetime": reservation.date_time,
+                    "notes": reservation.notes}
+        if any(answer.get(key) != value for key, value in expected.items()):
+            self.ledger.fail(f"node {node.name} shows {reservation.digest} as {answer}, sent {expected}")
+
+    def _list(self, rng: random.Random, connections: dict) -> None:
+        """A page of the list: from PostgreSQL, or from the local projection when it cannot answer."""
+        node = rng.choice(self.nodes)
+        connection = self._connection(connections, node)
+        started = time.monotonic()
+        try:
+            connection.request("GET", f"/api/v1/reservations?from=20{rng.randint(27, 30)}-01-01T00:00&limit=50")
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.ledger.timed(f"GET list from node {node.name}", started,
+                              isinstance(error, (TimeoutError, socket.timeout)))
+            connection.close()
+            with self.ledger.lock:
+                self.ledger.statuses[("list", "connection-error")] += 1
+            return
+        self.ledger.timed(f"GET list from node {node.name}", started)
+        with self.ledger.lock:
+            self.ledger.statuses[("list", response.status)] += 1
+        if response.status != 200 or "items" not in json.loads(data):
+            self.ledger.fail(f"GET list from node {node.name} answered {response.status}: {data[:300]!r}")
+
+    # Hostile input: each must be refused with a 4xx (never a 5xx, never stored, never a crash).
+    HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
+        ("truncated JSON", b'{"name": "Eve", "people": 2, "datetime": "2030-01-01T20:00"', "application/json"),
+        ("not an object", b'[1, 2, 3]', "application/json"),
+        ("empty body", b"", "application/json"),
+        ("zero people", b'{"name": "Eve", "people": 0, "datetime": "2030-01-01T20:00"}', "application/json"),
+        ("huge people", b'{"name": "Eve", "people": 1e400, "datetime": "2030-01-01T20:00"}', "application/json"),
+        ("people as text", b'{"name": "Eve", "people": "2; DROP TABLE cafe.ordersraw", "datetime": "2030-01-01T20:00"}',
+         "application/json"),
+        ("a 41-character name", json.dumps({"name": "E" * 41, "people": 2, "datetime": "2030-01-01T20:00"}).encode(),
+         "application/json"),
+        ("NUL in the notes", b'{"name": "Eve", "people": 2, "datetime": "2030-01-01T20:00", "notes": "a\\u0000b"}',
+         "application/json"),
+        ("a lone surrogate", b'{"name": "Eve\\ud800", "people": 2, "datetime": "2030-01-01T20:00"}', "application/json"),
+        ("invalid UTF-8", b'{"name": "Eve\xff\xfe", "people": 2, "datetime": "2030-01-01T20:00"}', "application/json"),
+        ("February 30th", b'{"name": "Eve", "people": 2, "datetime": "2030-02-30T20:00"}', "application/json"),
+        ("an unknown field", b'{"name": "Eve", "people": 2, "datetime": "2030-01-01T20:00", "admin": true}',
+         "application/json"),
+        ("a duplicated key", b'{"name": "Eve", "name": "Mallory", "people": 2, "datetime": "2030-01-01T20:00"}',
+         "application/json"),
+        ("deep nesting", b'{"name": ' + b"[" * 10000 + b"]" * 10000 + b"}", "application/json"),
+        ("a form body", b"name=Eve&people=2&datetime=2030-01-01T20:00", "application/x-www-form-urlencoded"),
+        ("4 MiB of notes", b'{"name": "Eve", "people": 2, "datetime": "2030-01-01T20:00", "notes": "'
+         + b"x" * (4 << 20) + b'"}', "application/json"),
+    ]
+
+    def _hostile(self) -> None:
+        rng = random.Random(self.seed * 7_919 + 17)
+        while not self.stopping.is_set():
+            time.sleep(rng.uniform(0.05, 0.15))
+            node = rng.choice(self.nodes)
+            kind = rng.random()
+            started = time.monotonic()
+            try:
+                if kind < 0.85:
+                    what, body, content_type = rng.choice(self.HOSTILE_BODIES)
+                    status, _, data = http_request(node.port, "POST", "/api/v1/reservations", body,
+                                                   {"Content-Type": content_type}, timeout=self.ledger.deadline)
+                elif kind < 0.92:
+                    what = "a bad digest"
+                    status, _, data = http_request(node.port, "GET", "/api/v1/reservations/..%2f..%2fetc%2fpasswd",
+                                                   timeout=self.ledger.deadline)
+                else:
+                    what = "a client that stops mid-body"
+                    self._stall(node)
+                    status, data = None, b""
+            except (OSError, http.client.HTTPException) as error:
+                # The node may be down (a kill), or may have closed a body it would not read (413): both fine.
+                self.ledger.timed(f"hostile request to node {node.name}", started,
+                                  isinstance(error, (TimeoutError, socket.timeout)))
+                with self.ledger.lock:
+                    self.ledger.hostile += 1
+                    self.ledger.statuses[("hostile", "connection-error")] += 1
+                continue
+            if status is None:
+                continue
+            self.ledger.timed(f"hostile request ({what}) to node {node.name}", started)
+            with self.ledger.lock:
+                self.ledger.hostile += 1
+                self.ledger.statuses[("hostile", status)] += 1
+            if not 400 <= status < 500:
+                self.ledger.fail(f"hostile input ({what}) to node {node.name} answered {status}: {data[:300]!r}")
+
+    def _stall(self, node: Node) -> None:
+        """Sends half a request and hangs up a little later: the node must not wait on it with others."""
+        with socket.create_connection(("127.0.0.1", node.port), timeout=2) as sock:
+            sock.sendall(b"POST /api/v1/reservations HTTP/1.1\r\nHost: faults\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 200\r\n\r\n{\"name\": \"Slow")
+            time.sleep(1.5)
+
+
+# MARK: - The scheduler
+
+
+@dataclasses.dataclass
+class Plan:
+    duration: float
+    kills: int
+    outages: int
+    full_disks: int
+    clock_jumps: int
+    graceful_restarts: int
+    workers: int
+    maximum_requests: int
+
+
+PLANS = {
+    "short": Plan(duration=120, kills=10, outages=4, full_disks=1, clock_jumps=3, graceful_restarts=2, workers=12,
+                  maximum_requests=400_000),
+    "full": Plan(duration=780, kills=56, outages=16, full_disks=5, clock_jumps=10, graceful_restarts=8, workers=24,
+                 maximum_requests=3_000_000),
+}
+OUTAGE_KINDS = ["stop", "freeze", "blackhole", "refuse"]
+# A node told to stop (SIGTERM) must be gone within this long, whatever its database is doing.
+GRACEFUL_STOP_SECONDS = 10
+CLOCK_OFFSETS = [3600, -3600, -86400, 3 * 86400, -7 * 86400, 90, -90, 0, 400 * 86400, -2 * 3600]
+
+
+@dataclasses.dataclass(order=True)
+class Event:
+    at: float
+    order: int
+    kind: str = dataclasses.field(compare=False)
+    detail: dict = dataclasses.field(compare=False, default_factory=dict)
+
+
+def make_schedule(plan: Plan, rng: random.Random, full_disk_node: str | None, node_names: list[str]) -> list[Event]:
+    """The run's faults at random moments: kills anywhere; database outages and full disks in windows
+    that do not overlap their own kind; clock jumps anywhere."""
+    events: list[Event] = []
+    order = iter(range(1_000_000))
+    start, end = 4.0, plan.duration - 4.0
+    for _ in range(plan.kills):
+        events.append(Event(rng.uniform(start, end), next(order), "kill",
+                            {"node": rng.choice(node_names), "down": rng.uniform(0, 1.5)}))
+
+    def windows(count: int, shortest: float, longest: float, last: float = end) -> list[tuple[float, float]]:
+        # Cut the run (up to `last`) into `count` equal slots and put one window at a random place in each.
+        slot = (last - start) / max(count, 1)
+        found = []
+        for index in range(count):
+            length = rng.uniform(shortest, min(longest, slot * 0.8))
+            begin = start + index * slot + rng.uniform(0, slot - length)
+            found.append((begin, length))
+        return found
+
+    kinds = []
+    while len(kinds) < plan.outages:
+        batch = OUTAGE_KINDS[:]
+        rng.shuffle(batch)
+        kinds += batch
+    for (begin, length), kind in zip(windows(plan.outages, 2.0, 9.0), kinds):
+        events.append(Event(begin, next(order), "outage", {"kind": kind, "length": length}))
+    if full_disk_node:
+        # Over 10 s before the end, so that there is time to see the node append again.
+        for begin, length in windows(plan.full_disks, 3.0, 8.0, last=end - 10.0):
+            events.append(Event(begin, next(order), "full-disk", {"node": full_disk_node, "length": length}))
+            # One of the kills restarts the node on its full disk: recovery must not need room it lacks.
+            if any(e.kind == "kill" for e in events):
+                victim = next(e for e in events if e.kind == "kill" and not e.detail.get("on-full-disk"))
+                victim.at = begin + rng.uniform(0.5, length - 0.5)
+                victim.detail = {"node": full_disk_node, "down": rng.uniform(0, 1.0), "on-full-disk": True}
+    for _ in range(plan.graceful_restarts):
+        events.append(Event(rng.uniform(start, end), next(order), "term", {"node": rng.choice(node_names)}))
+    # One SIGTERM lands while the database hangs (frozen or black-holed): shutdown must not wait on it.
+    hangs = [e for e in events if e.kind == "outage" and e.detail["kind"] in ("freeze", "blackhole")]
+    terms = [e for e in events if e.kind == "term"]
+    if hangs and terms:
+        hang = rng.choice(hangs)
+        terms[0].at = hang.at + rng.uniform(0.3, max(0.4, hang.detail["length"] - 1.0))
+    for _ in range(plan.clock_jumps):
+        events.append(Event(rng.uniform(start, end), next(order), "clock",
+                            {"node": rng.choice(node_names), "offset": rng.choice(CLOCK_OFFSETS)}))
+    events.sort()
+    return events
+
+
+# MARK: - The run
+
+
+class FaultSuite:
+    def __init__(self, arguments: argparse.Namespace):
+        self.arguments = arguments
+        self.mode = "full" if arguments.full else "short"
+        self.plan = dataclasses.replace(PLANS[self.mode])
+        if arguments.duration:
+            self.plan.duration = arguments.duration
+        if arguments.workers:
+            self.plan.workers = arguments.workers
+        self.seed = arguments.seed if arguments.seed is not None else random.SystemRandom().randrange(1, 2 ** 31)
+        self.rng = random.Random(self.seed)
+        self.deadline = arguments.deadline
+        self.ledger = Ledger(self.deadline)
+        self.counts = collections.Counter()
+        self.cleanups: list = []
+        self.notes: list[str] = []
+        self.longest_restart = 0.0
+        self.clock_jumps: list[tuple[str, int, float]] = []
+        self.longest_graceful_stop = 0.0
+        self.full_disk_node = None
+
+    # Setup and teardown
+
+    def setup(self) -> None:
+        self.workdir = tempfile.mkdtemp(prefix="rananeeti-faults-")
+        log(f"seed {self.seed} (replay with --seed {self.seed}); mode {self.mode}; work directory {self.workdir}")
+        self.binary = self.arguments.binary
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError(f"{self.binary} is not built: swift build -c release --product rananeeti")
+
+        self.postgres = PrivatePostgres(self.workdir)
+        self.cleanups.append(self._stop_postgres)
+        self.postgres.start()
+        self.proxy = TCPProxy(self.postgres.port)
+        self.cleanups.append(self.proxy.close)
+        run([self.binary, "db", "migrate", "--database", self.postgres.connection_string()])
+
+        self.clock_jumps_enabled = not self.arguments.no_clock
+        if not self.clock_jumps_enabled:
+            self.notes.append("clock jumps skipped (--no-clock)")
+        # Node a: the ordinary disk (real fdatasync). Node b: a small tmpfs that the suite fills up.
+        data_a = os.path.join(self.workdir, "node-a")
+        data_b = os.path.join(self.workdir, "node-b")
+        os.mkdir(data_b)
+        self.full_disk_node = None
+        if IS_ROOT and not self.arguments.no_full_disk:
+            size = self.arguments.tmpfs_mib or (1024 if self.mode == "full" else 128)
+            result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m", "tmpfs", data_b],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if result.returncode == 0:
+                self.cleanups.append(lambda: subprocess.run(["umount", "-l", data_b]))
+                self.full_disk_node = "b"
+            else:
+                self.notes.append(f"full disk skipped: mount -t tmpfs failed: {result.stdout.strip()}")
+        else:
+            self.notes.append("full disk skipped: mounting a tmpfs needs root" if not IS_ROOT
+                              else "full disk skipped (--no-full-disk)")
+        self.filler_paths = {"b": os.path.join(data_b, "filler")}
+        database = self.postgres.connection_string(self.proxy.port) + " connect_timeout=2"
+        self.nodes = [Node(name, self.binary, self.workdir, data, database, self.clock_jumps_enabled,
+                           self.arguments.segment_bytes) for name, data in (("a", data_a), ("b", data_b))]
+        self.cleanups.append(lambda: [node.kill() for node in self.nodes])
+        for node in self.nodes:
+            node.start()
+
+    def _stop_postgres(self) -> None:
+        if self.postgres.process:
+            self.postgres.stop_immediate()
+
+    def teardown(self, keep: bool) -> None:
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except Exception as error:  # noqa: BLE001 - best effort, report and go on
+                log(f"cleanup: {error}")
+        if keep:
+            log(f"kept {self.workdir} (server logs: node-a.log, node-b.log; PostgreSQL: pg dir server.log)")
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # Faults
+
+    def kill(self, node: Node, down: float) -> None:
+        node.check_alive()
+        node.kill()
+        self.counts["kills"] += 1
+        time.sleep(down)
+        try:
+            took = node.start()
+        except RuntimeError as error:
+            self.ledger.fail(f"restart after a kill failed: {error}")
+            raise
+        self.longest_restart = max(self.longest_restart, took)
+
+    def graceful_restart(self, node: Node) -> None:
+        """SIGTERM under load, whatever the database is doing (even frozen or black-holed): the node must
+        finish what it took and exit 0 within GRACEFUL_STOP_SECONDS, then start again."""
+        node.check_alive()
+        started = time.monotonic()
+        status = node.stop_gracefully(timeout=60)
+        took = time.monotonic() - started
+        self.counts["graceful-restarts"] += 1
+        self.longest_graceful_stop = max(self.longest_graceful_stop, took)
+        if status != 0:
+            self.ledger.fail(f"node {node.name} exited {status} on SIGTERM under load; its log ends:\n{node.log_tail()}")
+        if took > GRACEFUL_STOP_SECONDS:
+            self.ledger.fail(f"node {node.name} took {took:.1f} s to stop on SIGTERM (allowed {GRACEFUL_STOP_SECONDS} s)")
+        self.longest_restart = max(self.longest_restart, node.start())
+
+    def outage_begin(self, kind: str) -> None:
+        self.counts[f"outage-{kind}"] += 1
+        self.counts["outages"] += 1
+        if kind == "stop":
+            self.postgres.stop_immediate()
+        elif kind == "freeze":
+            self.postgres.freeze()
+        elif kind in ("blackhole", "refuse"):
+            self.proxy.set_mode(kind)
+
+    def outage_end(self, kind: str) -> None:
+        if kind == "stop":
+            self.postgres.start()
+        elif kind == "freeze":
+            self.postgres.thaw()
+        else:
+            self.proxy.set_mode("forward")
+
+    def disk_full_begin(self, node_name: str) -> None:
+        self.counts["full-disks"] += 1
+        with self.ledger.lock:
+            self.ledger.full_windows[node_name].append([time.monotonic(), None])
+        fill(self.filler_paths[node_name])
+
+    def disk_full_end(self, node_name: str) -> None:
+        os.unlink(self.filler_paths[node_name])
+        with self.ledger.lock:
+            self.ledger.full_windows[node_name][-1][1] = time.monotonic()
+
+    def clock_jump(self, node: Node, offset: int) -> None:
+        self.counts["clock-jumps"] += 1
+        node.set_clock_offset(offset)
+        self.clock_jumps.append((node.name, offset, time.time()))
+
+    # The run
+
+    def run(self) -> bool:
+        schedule = make_schedule(self.plan, self.rng, self.full_disk_node, [node.name for node in self.nodes])
+        if self.arguments.print_schedule:
+            for event in schedule:
+                log(f"  at {event.at:7.2f} s: {event.kind} {event.detail}")
+        self.load = LoadGenerator(self.nodes, self.ledger, self.seed, self.plan.workers,
+                                  f"fs{self.seed:x}", self.plan.maximum_requests)
+        begun = time.monotonic()
+        self.load.start()
+        log(f"load: {self.plan.workers} clients for {self.plan.duration:.0f} s; "
+            f"{sum(e.kind == 'kill' for e in schedule)} kills, {sum(e.kind == 'outage' for e in schedule)} database "
+            f"outages, {sum(e.kind == 'full-disk' for e in schedule)} full disks, "
+            f"{sum(e.kind == 'clock' for e in schedule) if self.clock_jumps_enabled else 0} clock jumps planned")
+        # Ends of windows join the queue as they begin.
+        queue = list(schedule)
+        last_report = begun
+        try:
+            while queue or time.monotonic() - begun < self.plan.duration:
+                now = time.monotonic() - begun
+                for node in self.nodes:
+                    if not node.check_alive():
+                        self.ledger.fail(node.unexpected_exits[-1] + f"; its log ends:\n{node.log_tail()}")
+                        node.start()
+                if time.monotonic() - last_report > 30:
+                    last_report = time.monotonic()
+                    log(f"  {now:5.0f} s: {self.ledger.requests} requests, {len(self.ledger.acknowledged)} "
+                        f"acknowledged, {self.counts['kills']} kills, {self.counts['outages']} outages, "
+                        f"{self.ledger.failure_count} failures")
+                if not queue or queue[0].at > now:
+                    time.sleep(0.02 if queue else min(0.2, max(0.0, self.plan.duration - now)))
+                    continue
+                event = queue.pop(0)
+                self._perform(event, queue, now)
+        finally:
+            self.load.stop()
+        self.load_seconds = time.monotonic() - begun
+        return True
+
+    def _perform(self, event: Event, queue: list[Event], now: float) -> None:
+        detail = event.detail
+        if event.kind == "kill":
+            self.kill(self._node(detail["node"]), detail["down"])
+        elif event.kind == "outage":
+            self.outage_begin(detail["kind"])
+            self._later(queue, Event(now + detail["length"], event.order, "outage-end", {"kind": detail["kind"]}))
+        elif event.kind == "outage-end":
+            self.outage_end(detail["kind"])
+        elif event.kind == "full-disk":
+            self.disk_full_begin(detail["node"])
+            self._later(queue, Event(now + detail["length"], event.order, "full-disk-end", {"node": detail["node"]}))
+        elif event.kind == "full-disk-end":
+            self.disk_full_end(detail["node"])
+        elif event.kind == "term":
+            self.graceful_restart(self._node(detail["node"]))
+        elif event.kind == "clock" and self.clock_jumps_enabled:
+            self.clock_jump(self._node(detail["node"]), detail["offset"])
+
+    @staticmethod
+    def _later(queue: list[Event], event: Event) -> None:
+        queue.append(event)
+        queue.sort()
+
+    def _node(self, name: str) -> Node:
+        return next(node for node in self.nodes if node.name == name)
+
+    # Drain and check
+
+    def drain(self) -> float:
+        """Heals everything, then waits until every node's projector has caught up (lag 0, connected)."""
+        if self.postgres.process is None:
+            self.postgres.start()
+        if self.postgres.frozen:
+            self.postgres.thaw()
+        self.proxy.set_mode("forward")
+        for path in self.filler_paths.values():
+            if os.path.exists(path):
+                os.unlink(path)
+        for node in self.nodes:
+            if not node.check_alive():
+                self.ledger.fail(node.unexpected_exits[-1])
+                node.start()
+        started = time.monotonic()
+        deadline = started + self.arguments.drain_deadline
+        pending = {node.name for node in self.nodes}
+        last_seen = {}
+        while pending and time.monotonic() < deadline:
+            for node in self.nodes:
+                if node.name not in pending:
+                    continue
+                try:
+                    status, _, body = http_request(node.port, "GET", "/readyz", timeout=5)
+                    ready = json.loads(body)
+                    last_seen[node.name] = ready
+                    if ready["database"]["reachable"] and ready["projection"]["lagEvents"] == 0:
+                        pending.discard(node.name)
+                except (OSError, ValueError, KeyError):
+                    pass
+            time.sleep(0.2)
+        drained = time.monotonic() - started
+        for name in sorted(pending):
+            self.ledger.fail(f"node {name} did not drain within {self.arguments.drain_deadline} s: /readyz "
+                             f"{json.dumps(last_seen.get(name))}")
+        return drained
+
+    def check(self) -> dict:
+        results: dict = {}
+        # Stop the nodes gracefully: a clean stop exits 0 with the log synced.
+        for node in self.nodes:
+            status = node.stop_gracefully()
+            if status != 0:
+                self.ledger.fail(f"node {node.name} exited with {status} on SIGTERM; its log ends:\n{node.log_tail()}")
+
+        # Every log verifies; within one log a digest appears once; appendedAt never goes back.
+        log_duplicates = 0
+        log_missing = 0
+        end_offsets = {}
+        latest_appended_at: dict[str, float] = {}
+        segments: dict[str, int] = {}
+        for node in self.nodes:
+            verify = subprocess.run([self.binary, "log", "verify", node.data_dir], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            if verify.returncode != 0:
+                self.ledger.fail(f"log verify {node.data_dir} exited {verify.returncode}: {verify.stdout.strip()}")
+            dump = subprocess.run([self.binary, "log", "dump", node.data_dir], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+            if dump.returncode != 0:
+                self.ledger.fail(f"log dump {node.data_dir} exited {dump.returncode}: {dump.stderr.decode()[:500]}")
+            seen: collections.Counter = collections.Counter()
+            previous_time = ""
+            count = 0
+            for line in dump.stdout.splitlines():
+                event = json.loads(line)
+                if event.get("offset") != count:
+                    self.ledger.fail(f"node {node.name}: offset {event.get('offset')} where {count} was expected")
+                count += 1
+                seen[event["digest"]] += 1
+                if event["appendedAt"] < previous_time:
+                    self.ledger.fail(f"node {node.name}: appendedAt went back at offset {event['offset']}: "
+                                     f"{event['appendedAt']} after {previous_time}")
+                previous_time = max(previous_time, event["appendedAt"])
+            end_offsets[node.name] = count
+            segments[node.name] = sum(1 for name in os.listdir(node.data_dir) if name.endswith(".lz4"))
+            latest_appended_at[node.name] = calendar.timegm(time.strptime(previous_time[:19], "%Y-%m-%dT%H:%M:%S")) \
+                if previous_time else 0
+            log_duplicates += sum(n - 1 for n in seen.values() if n > 1)
+            acknowledged_here = [d for d, nodes in self.ledger.acknowledged.items() if node.name in nodes]
+            missing = [d for d in acknowledged_here if d not in seen]
+            log_missing += len(missing)
+            if missing:
+                self.ledger.fail(f"node {node.name} acknowledged {len(missing)} reservations its log lacks, "
+                                 f"e.g. {missing[:5]}")
+            invented = [d for d in seen if d not in self.ledger.sent]
+            if invented:
+                self.ledger.fail(f"node {node.name}'s log holds {len(invented)} digests nobody sent: {invented[:5]}")
+
+        # A forward clock jump shows in the log: appendedAt follows the log's clock (and never goes back).
+        forward = [(name, offset, at) for name, offset, at in self.clock_jumps if offset >= 3600]
+        seen_jumps = sum(1 for name, offset, at in forward if latest_appended_at.get(name, 0) >= at + offset - 60)
+        results["clock_jumps_seen"] = f"{seen_jumps}/{len(forward)}"
+        if forward and not seen_jumps:
+            self.ledger.fail(f"no forward clock jump shows in the logs' appendedAt: {forward}")
+
+        # To see the checks fail (they must be able to): damage the table on purpose before reading it.
+        sabotage = self.arguments.sabotage
+        if sabotage == "delete-row" and self.ledger.acknowledged:
+            victim = next(iter(self.ledger.acknowledged))
+            self.postgres.psql(f"DELETE FROM cafe.ordersraw WHERE ordrdgst = '{victim}'")
+        elif sabotage == "foreign-row":
+            self.postgres.psql("INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt) "
+                               "VALUES ('00000000000000000000', 'Mallory', 2, '2030-01-01 20:00', 'never sent')")
+
+        # cafe.ordersraw: every acknowledged digest once, with what was sent; nothing that was never sent.
+        rows = self.postgres.psql(
+            "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD\"T\"HH24:MI'), "
+            "encode(convert_to(coalesce(ordrtxt, ''), 'UTF8'), 'hex') FROM cafe.ordersraw")
+        table: collections.Counter = collections.Counter(row[0].strip() for row in rows)
+        duplicated = sum(n - 1 for n in table.values() if n > 1)
+        lost = [d for d in self.ledger.acknowledged if d not in table]
+        invented = [d for d in table if d not in self.ledger.sent]
+        mismatched = 0
+        for digest, name, people, date_time, notes_hex in rows:
+            sent = self.ledger.sent.get(digest.strip())
+            if sent and (name, int(people), date_time, bytes.fromhex(notes_hex).decode()) != (
+                    sent.name, sent.people, sent.date_time, sent.notes):
+                mismatched += 1
+                if mismatched <= 5:
+                    self.ledger.fail(f"row {digest} holds {(name, people, date_time)}, sent {sent}")
+        if lost:
+            self.ledger.fail(f"{len(lost)} acknowledged reservations are not in cafe.ordersraw, e.g. {lost[:5]}")
+        if invented:
+            self.ledger.fail(f"{len(invented)} rows in cafe.ordersraw were never sent, e.g. {invented[:5]}")
+        if duplicated:
+            self.ledger.fail(f"{duplicated} duplicate rows in cafe.ordersraw")
+        if log_duplicates:
+            self.ledger.fail(f"{log_duplicates} digests appended twice to the same node's log")
+        checkpoints = dict((row[0], int(row[1])) for row in self.postgres.psql(
+            "SELECT node_id, next_offset FROM cafe.projector_checkpoints"))
+        for node in self.nodes:
+            if checkpoints.get(f"faults-{node.name}") != end_offsets.get(node.name):
+                self.ledger.fail(f"node {node.name}: checkpoint {checkpoints.get(f'faults-{node.name}')} but its "
+                                 f"log ends at {end_offsets.get(node.name)}")
+        dead = self.postgres.psql("SELECT count(*) FROM cafe.dead_letters")[0][0]
+        if dead != "0":
+            self.ledger.fail(f"{dead} events went to cafe.dead_letters")
+
+        # The faults must have bitten.
+        if self.full_disk_node and self.counts["full-disks"] and not self.ledger.full_disk_refusals:
+            self.ledger.fail("the disk was filled but no append was refused with 503")
+        if self.full_disk_node and self.counts["full-disks"]:
+            room_again = self.ledger.full_windows[self.full_disk_node][-1][1]
+            if self.ledger.last_append_at[self.full_disk_node] <= room_again:
+                self.ledger.fail(f"node {self.full_disk_node} appended nothing after its disk had room again")
+        if self.mode == "full" and (self.counts["kills"] < 50 or self.counts["outages"] < 10):
+            self.ledger.fail(f"a full run needs >= 50 kills and >= 10 outages; got {self.counts['kills']} and "
+                             f"{self.counts['outages']}")
+        results["segments"] = ",".join(f"{name}:{count}" for name, count in sorted(segments.items()))
+        results.update(lost=len(lost), duplicated=duplicated, invented=len(invented), mismatched=mismatched,
+                       log_duplicates=log_duplicates, log_missing=log_missing, rows=len(table))
+        return results
+
+    def figures(self, results: dict, drained: float, passed: bool) -> str:
+        ledger = self.ledger
+        outages = ",".join(f"{kind}:{self.counts['outage-' + kind]}" for kind in OUTAGE_KINDS)
+        statuses = ",".join(f"{what}-{status}:{n}" for (what, status), n in sorted(
+            ledger.statuses.items(), key=lambda item: (item[0][0], str(item[0][1]))))
+        return (
+            f"faults seed={self.seed} mode={self.mode} load={self.load_seconds:.0f}s clients={self.plan.workers} "
+            f"kills={self.counts['kills']} outages={self.counts['outages']}({outages}) "
+            f"full_disks={self.counts['full-disks'] if self.full_disk_node else 'skipped'} "
+            f"refused_503={ledger.full_disk_refusals} "
+            f"clock_jumps={self.counts['clock-jumps'] if self.clock_jumps_enabled else 'skipped'}"
+            f"(forward_seen:{results.get('clock_jumps_seen', '?')}) "
+            f"requests={ledger.requests} sent={len(ledger.sent)} acknowledged={len(ledger.acknowledged)} "
+            f"rows={results.get('rows', '?')} segments={results.get('segments', '?')} lost={results.get('lost', '?')} "
+            f"duplicated={results.get('duplicated', '?')} invented={results.get('invented', '?')} "
+            f"log_dupes={results.get('log_duplicates', '?')} hostile={ledger.hostile} reads={ledger.reads_checked} "
+            f"longest_wait={ledger.longest_wait:.3f}s deadline={self.deadline:g}s "
+            f"over_deadline={ledger.deadline_violations} longest_restart={self.longest_restart:.2f}s "
+            f"sigterms={self.counts['graceful-restarts']} longest_sigterm_stop={self.longest_graceful_stop:.2f}s "
+            f"drain={drained:.1f}s failures={ledger.failure_count} [{statuses}] "
+            f"{'PASS' if passed else 'FAIL'}")
+
+
+def fill(path: str) -> None:
+    """Writes `path` until the filesystem refuses another byte (ENOSPC)."""
+    chunk = b"\x55" * (1 << 20)
+    with open(path, "wb", buffering=0) as f:
+        for size in (1 << 20, 4096, 1):
+            while True:
+                try:
+                    f.write(chunk[:size])
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+
+
+def run(argv: list[str]) -> str:
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stdout}")
+    return result.stdout
+
+
+def main() -> int:
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--short", action="store_true", help="a run of a few minutes (the default; CI)")
+    size.add_argument("--full", action="store_true", help="the long run: >= 50 kills, >= 10 database outages")
+    parser.add_argument("--seed", type=int, help="replay the schedule and the load of an earlier run")
+    parser.add_argument("--binary", default=os.path.join(repository, ".build/release/rananeeti"),
+                        help="the rananeeti executable (default: the release build)")
+    parser.add_argument("--duration", type=float, help="seconds of load (default: 120 short, 780 full)")
+    parser.add_argument("--workers", type=int, help="concurrent HTTP clients (default: 12 short, 24 full)")
+    parser.add_argument("--deadline", type=float, default=5.0, help="the client's deadline per request, s (5)")
+    parser.add_argument("--drain-deadline", type=float, default=120.0, help="how long projectors may take to catch up")
+    parser.add_argument("--tmpfs-mib", type=int,
+                        help="size of node b's tmpfs in MiB (default 128 short, 1024 full: room for the whole run's log)")
+    parser.add_argument("--segment-bytes", type=int, default=256 << 10,
+                        help="the nodes' log segment size (test hook; default 256 KiB, so that segments roll often)")
+    parser.add_argument("--no-full-disk", action="store_true", help="skip the full-disk faults")
+    parser.add_argument("--no-clock", action="store_true", help="skip the clock jumps")
+    parser.add_argument("--print-schedule", action="store_true", help="print every planned fault")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (kept anyway on failure)")
+    parser.add_argument("--sabotage", choices=["delete-row", "foreign-row"],
+                        help="damage cafe.ordersraw before the checks, to see them fail: an acknowledged row "
+                             "deleted (lost=1), or a row nobody sent (invented=1)")
+    arguments = parser.parse_args()
+
+    suite = FaultSuite(arguments)
+    passed = False
+    results: dict = {}
+    drained = 0.0
+    suite.load_seconds = 0.0
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        suite.setup()
+        suite.run()
+        log("load stopped; healing everything and draining the projectors")
+        drained = suite.drain()
+        results = suite.check()
+        passed = suite.ledger.failure_count == 0 and results.get("lost") == 0 and results.get("duplicated") == 0
+    except Exception as error:  # noqa: BLE001 - a harness failure is a failed run, reported as such
+        suite.ledger.fail(f"the suite stopped: {type(error).__name__}: {error}")
+    except KeyboardInterrupt as error:
+        suite.ledger.fail(f"interrupted ({error})")
+    finally:
+        for message in suite.ledger.failures:
+            log(f"FAILURE: {message}")
+        if suite.ledger.failure_count > len(suite.ledger.failures):
+            log(f"... and {suite.ledger.failure_count - len(suite.ledger.failures)} more failures")
+        for note in suite.notes:
+            log(f"note: {note}")
+        suite.teardown(keep=arguments.keep or not passed)
+    print(suite.figures(results, drained, passed), flush=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
