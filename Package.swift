@@ -125,6 +125,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Fuzz targets for libFuzzer, built by scripts/fuzz with -sanitize=fuzzer,address (docs/FUZZING.md).
+        // A normal build makes them replay drivers that run each input once: scripts/test replays Fuzz/corpus.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "BatchDecoderFuzzer",
+            dependencies: ["EventLog", "CBLAKE2", "FuzzSupport"],
+            path: "Fuzz/BatchDecoderFuzzer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RequestParserFuzzer",
+            dependencies: ["Orders", "FuzzSupport"],
+            path: "Fuzz/RequestParserFuzzer",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Projection", "TestSupport"], swiftSettings: swiftSettings),
