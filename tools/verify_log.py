@@ -115,9 +115,7 @@ def valid_header(data, at):
     if hashlib.blake2b(h[:104], digest_size=8).digest() != h[104:112]:
         return None
     version, flags, count, first, t0, t1, plen, ulen = struct.unpack_from("<HHIQqqII", h, 0)
-    if version != 1 or count < 1:
-        return None
-    return dict(count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
+    return dict(version=version, count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
                 prev=h[40:72], hash=h[72:104], raw=h)
 
 
@@ -140,6 +138,10 @@ def walk_segment(path, base, expected_prev, is_last, dump):
             if later:
                 raise Damage(path, pos, "invalid batch header; valid data follows")
             tail = "invalid batch header at the end of the segment"
+        elif (header["version"] != 1 or header["count"] < 1 or not 11 <= header["plen"] <= 80 << 20
+              or not 3 * header["count"] <= header["ulen"] <= 64 << 20 or header["first"] + header["count"] >= 1 << 64):
+            # Its checksum holds, so some writer wrote it whole: damage, never a tail.
+            raise Damage(path, pos, "a batch header whose checksum holds has a field out of range")
         else:
             end = pos + FRAMED + header["plen"]
             if end > len(data):

@@ -60,4 +60,70 @@ struct FuzzFindingsTests {
             #expect(try LogVerifier.verify(directory: dir.path).isIntact)
         }
     }
+
+    /// Rewrites the header of the batch at `position` with `change`, then makes its hash and checksum hold
+    /// again, as a writer of that header would have written them.
+    func rewriteHeader(_ bytes: inout [UInt8], at position: Int, _ change: (inout [UInt8]) -> Void) {
+        var header = Array(bytes[(position + 8)..<(position + BatchFormat.framedHeaderLength)])
+        change(&header)
+        let payloadLength = Int(header[32..<36].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        let payloadStart = position + BatchFormat.framedHeaderLength
+        let payloadEnd = min(bytes.count, payloadStart + payloadLength)
+        let hash = header.withUnsafeBytes { h in
+            bytes.withUnsafeBytes { b in
+                BatchFormat.chainHash(header: h, payload: UnsafeRawBufferPointer(rebasing: b[payloadStart..<payloadEnd]))
+            }
+        }
+        header.replaceSubrange(72..<104, with: hash.bytes)
+        let checksum = header.withUnsafeBytes { Blake2b.hash(UnsafeRawBufferPointer(rebasing: $0[0..<104]), length: 8) }
+        header.replaceSubrange(104..<112, with: checksum)
+        bytes.replaceSubrange((position + 8)..<(position + BatchFormat.framedHeaderLength), with: header)
+    }
+
+    /// Headers a writer may write whole (with a checksum that holds) that this version cannot use.
+    enum UnusableHeader: String, CaseIterable, Sendable {
+        case newerFormatVersion = "format version 2 (a newer writer)"
+        case tooMuchJSON = "64 MiB + 1 of JSON"
+        case noRecords = "a record count of 0"
+
+        func apply(to header: inout [UInt8]) {
+            switch self {
+            case .newerFormatVersion: header[0] = 2
+            case .tooMuchJSON: header.replaceSubrange(36..<40, with: [1, 0, 0, 4])
+            case .noRecords: header.replaceSubrange(4..<8, with: [0, 0, 0, 0])
+            }
+        }
+    }
+
+    @Test("a header whose checksum holds but that this version cannot use is damage, never a torn tail", arguments: UnusableHeader.allCases)
+    func checksummedButUnusableHeader(_ unusable: UnusableHeader) async throws {
+        let label = unusable.rawValue
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            for n in 0..<5 { _ = try await log.append(sampleRecord(n)) }
+            await log.close()
+            let segment = dir.appending("00000000000000000000.lz4")
+            let original = try fileBytes(segment)
+            let batches = try batchPositions(segment)
+            // In the middle of the last segment, and as its very last batch: both used to be cut as a torn tail,
+            // acknowledged records and all, because such a header counted as no header at all.
+            for victim in [batches[2], batches[4]] {
+                var bytes = original
+                rewriteHeader(&bytes, at: Int(victim.position), unusable.apply)
+                try writeFileBytes(segment, bytes)
+                #expect(throws: LogError.self, "\(label)") { _ = try EventLog(directory: dir.path) }
+                do {
+                    _ = try EventLog(directory: dir.path)
+                } catch let error as LogError {
+                    #expect(error.code == .corrupt && error.byteOffset == victim.position, "\(label): \(error)")
+                }
+                #expect(try fileBytes(segment) == bytes, "\(label): nothing was cut")
+                let report = try LogVerifier.verify(directory: dir.path)
+                #expect(report.problem?.byteOffset == victim.position && report.unfinishedTail == nil, "\(label)")
+                let reader = try LogReader(directory: dir.path)
+                #expect(throws: LogError.self) { _ = try readAll(reader) }
+                #expect(try run("/usr/bin/env", ["python3", LogFormatTests.independentReader, dir.path]).status == 1, "\(label)")
+            }
+        }
+    }
 }

@@ -59,6 +59,16 @@ package enum HeaderProblem: Error, Equatable, Sendable {
     case unsupportedVersion(UInt16)
     case implausibleField(String)
 
+    /// Whether the header's checksum held, so that the header is whole and as some writer wrote it, and only
+    /// this version cannot use it (another format version, a field out of range). A crash cannot leave such a
+    /// header behind, so it is damage, never a torn tail.
+    package var checksumHeld: Bool {
+        switch self {
+        case .wrongMagic, .wrongFrameSize, .checksumMismatch: false
+        case .unsupportedVersion, .implausibleField: true
+        }
+    }
+
     package var description: String {
         switch self {
         case .wrongMagic(let magic): "no batch header here (found 0x\(String(magic, radix: 16)))"

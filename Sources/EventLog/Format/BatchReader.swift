@@ -9,6 +9,9 @@ package enum BatchAtPosition {
     case incomplete(String)
     /// The bytes here are not a valid batch. `length` is known when the header itself is valid.
     case damaged(String, length: Int?)
+    /// A header whose checksum holds but that this version cannot use (another format version, a field out of
+    /// range): written whole by some writer, so never a torn write, always damage to report.
+    case unusable(String)
 }
 
 extension BufferedFileReader {
@@ -33,6 +36,7 @@ extension BufferedFileReader {
                 return .success(.incomplete("file shrank while reading"))
             }
             switch BatchFormat.decodeHeader(raw) {
+            case .failure(let problem) where problem.checksumHeld: return .success(.unusable(problem.description))
             case .failure(let problem): return .success(.damaged(problem.description, length: nil))
             case .success(let decoded): header = decoded
             }
@@ -60,7 +64,9 @@ extension BufferedFileReader {
     ///
     /// Used only after damage was found, to tell a torn last write (nothing valid after it) from damage in the
     /// middle of the log (valid batches after it). A random match needs the 4-byte magic, the size word and an
-    /// 8-byte BLAKE2b checksum to line up, which data does not do by chance.
+    /// 8-byte BLAKE2b checksum to line up, which data does not do by chance. A header counts when its checksum
+    /// holds even if this version cannot use it (a newer format version): it was written, so what precedes it
+    /// is no tail.
     package func validHeaderExists(after position: Int64, fileSize: Int64) -> Result<Bool, SystemError> {
         let magic = BatchFormat.headerMagic.littleEndianBytes
         let framed = Int64(BatchFormat.framedHeaderLength)
@@ -85,8 +91,12 @@ extension BufferedFileReader {
                 switch bytes(at: at, count: BatchFormat.framedHeaderLength) {
                 case .failure(let error): return .failure(error)
                 case .success(let raw):
-                    if raw.count == BatchFormat.framedHeaderLength, case .success = BatchFormat.decodeHeader(raw) {
-                        return .success(true)
+                    if raw.count == BatchFormat.framedHeaderLength {
+                        switch BatchFormat.decodeHeader(raw) {
+                        case .success: return .success(true)
+                        case .failure(let problem) where problem.checksumHeld: return .success(true)
+                        case .failure: break
+                        }
                     }
                 }
             }

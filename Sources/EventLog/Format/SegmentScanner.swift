@@ -74,6 +74,8 @@ package enum SegmentScanner {
                 return .success(SegmentScan(summary: summary, stop: .cleanEnd))
             case .incomplete(let reason):
                 return .success(SegmentScan(summary: summary, stop: .tornTail(position: position, reason: reason)))
+            case .unusable(let reason):
+                return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
             case .damaged(let reason, let length):
                 let validFollows: Bool
                 if let length {

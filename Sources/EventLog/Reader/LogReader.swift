@@ -140,6 +140,8 @@ public final class LogReader {
                 // Another process may be writing these very bytes: read them afresh next time.
                 current.reader.invalidate()
                 return nil
+            case .unusable(let reason):
+                throw LogError.corrupt(current.reader.path, at: current.position, reason)
             case .damaged(let reason, let length):
                 if board == nil, try isLastSegment(current.base) {
                     let validFollows: Bool
