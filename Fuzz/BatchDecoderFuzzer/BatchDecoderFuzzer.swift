@@ -210,13 +210,8 @@ enum BatchDecoderFuzzer {
             if let saved = cut.savedTo {
                 require(readWholeFile(saved)?.elementsEqual(original[position...]) == true, "the saved tail is not the bytes cut")
             }
-            // Only a tail: a valid header at the cut is a batch that runs to the end of the file or past it;
-            // otherwise no valid header starts after the cut.
-            if let header = Oracle.header(in: original, at: position) {
-                require(header.end >= original.count, "cut a batch with a valid header at \(position) that ends before the file does")
-            } else {
-                require(!Oracle.validHeaderStarts(in: original, after: position), "cut at \(position), but a valid batch header follows")
-            }
+            // Only a tail: no whole batch starts after the cut.
+            require(!Oracle.wholeBatchStarts(in: original, after: position), "cut at \(position), but a whole batch follows")
             require(position >= before.endPosition, "cut at \(position), before records a reader returned (up to \(before.endPosition))")
             if verified.problem == nil {
                 require(Int64(position) == verified.unfinishedTail?.byteOffset, "cut at \(position), verify saw the tail at \(verified.unfinishedTail.map { "\($0.byteOffset)" } ?? "none")")

@@ -41,11 +41,24 @@ enum Oracle {
         return blake2b(covered, length: 32) == header.hash
     }
 
-    /// Whether a valid batch header starts anywhere after `position`.
-    static func validHeaderStarts(in bytes: [UInt8], after position: Int) -> Bool {
+    /// Whether the format page lets a reader use a header whose checksum holds.
+    static func isUsable(_ header: Header, in bytes: [UInt8]) -> Bool {
+        let version = UInt16(bytes[header.position + 8]) | UInt16(bytes[header.position + 9]) << 8
+        return version == 1 && header.count >= 1 && (11...(80 << 20)).contains(header.payloadLength)
+            && header.uncompressedLength >= 3 * Int(header.count) && header.uncompressedLength <= 64 << 20
+            && !header.firstOffset.addingReportingOverflow(UInt64(header.count)).overflow
+    }
+
+    /// Whether a whole batch starts anywhere after `position`: a valid header with its whole payload and a
+    /// matching hash, or a header whose checksum holds but that a reader cannot use.
+    static func wholeBatchStarts(in bytes: [UInt8], after position: Int) -> Bool {
         var candidate = position + 1
         while bytes.count - candidate >= framedHeaderLength {
-            if bytes[candidate] == magic[0], header(in: bytes, at: candidate) != nil { return true }
+            if bytes[candidate] == magic[0], let found = header(in: bytes, at: candidate),
+                !isUsable(found, in: bytes) || hashHolds(found, in: bytes)
+            {
+                return true
+            }
             candidate += 1
         }
         return false

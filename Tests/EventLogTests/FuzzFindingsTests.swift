@@ -85,12 +85,15 @@ struct FuzzFindingsTests {
         case newerFormatVersion = "format version 2 (a newer writer)"
         case tooMuchJSON = "64 MiB + 1 of JSON"
         case noRecords = "a record count of 0"
+        /// Found by the fuzzer: 3 × count overflowed 32 bits in the header check, which trapped.
+        case hugeRecordCount = "a record count of 2^31"
 
         func apply(to header: inout [UInt8]) {
             switch self {
             case .newerFormatVersion: header[0] = 2
             case .tooMuchJSON: header.replaceSubrange(36..<40, with: [1, 0, 0, 4])
             case .noRecords: header.replaceSubrange(4..<8, with: [0, 0, 0, 0])
+            case .hugeRecordCount: header.replaceSubrange(4..<8, with: [0, 0, 0, 0x80])
             }
         }
     }

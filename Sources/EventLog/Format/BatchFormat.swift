@@ -109,7 +109,7 @@ extension BatchFormat {
         guard Int(decoded.payloadLength) >= minimumPayloadLength, Int(decoded.payloadLength) <= maximumPayloadLength
         else { return .failure(.implausibleField("payload length \(decoded.payloadLength)")) }
         guard Int(decoded.uncompressedLength) <= maximumUncompressedLength,
-            decoded.uncompressedLength >= 3 * decoded.count  // every record is at least "{}\n"
+            UInt64(decoded.uncompressedLength) >= 3 * UInt64(decoded.count)  // every record is at least "{}\n"
         else { return .failure(.implausibleField("uncompressed length \(decoded.uncompressedLength)")) }
         guard decoded.firstOffset <= UInt64.max - UInt64(decoded.count) else {
             return .failure(.implausibleField("first offset \(decoded.firstOffset)"))

@@ -142,14 +142,11 @@ public final class LogReader {
                 return nil
             case .unusable(let reason):
                 throw LogError.corrupt(current.reader.path, at: current.position, reason)
-            case .damaged(let reason, let length):
+            case .damaged(let reason):
                 if board == nil, try isLastSegment(current.base) {
-                    let validFollows: Bool
-                    if let length {
-                        validFollows = current.position + Int64(length) < readable
-                    } else {
-                        validFollows = (try? current.reader.validHeaderExists(after: current.position, fileSize: readable).get()) ?? true
-                    }
+                    // The rule recovery applies (SegmentScanner): a tail only when no whole batch follows.
+                    let validFollows =
+                        (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
                     if !validFollows {
                         unreadableTail = (current.reader.path, current.position, reason)
                         current.reader.invalidate()
