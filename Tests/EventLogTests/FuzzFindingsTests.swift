@@ -4,9 +4,9 @@ import Testing
 @testable import EventLog
 import TestSupport
 
-/// Regression tests for what `scripts/fuzz` found (docs/FUZZING.md); each input is also kept in
-/// `Fuzz/corpus/BatchDecoderFuzzer/`, which `scripts/test` replays.
-@Suite("Fuzzer findings: the log")
+/// Regression tests for what `scripts/fuzz` (docs/FUZZING.md) and `LogPropertyTests` found. Each fuzzer input
+/// is also kept in `Fuzz/corpus/BatchDecoderFuzzer/`, which `scripts/test` replays.
+@Suite("Fuzzer and property-test findings: the log")
 struct FuzzFindingsTests {
     /// A closed log of small segments; returns the bytes of the first sealed segment's index and its size.
     func sealedIndex(_ dir: TemporaryDirectory) async throws -> (bytes: [UInt8], segmentSize: Int64, name: String) {
@@ -127,6 +127,50 @@ struct FuzzFindingsTests {
                 #expect(throws: LogError.self) { _ = try readAll(reader) }
                 #expect(try run("/usr/bin/env", ["python3", LogFormatTests.independentReader, dir.path]).status == 1, "\(label)")
             }
+        }
+    }
+
+    /// Bytes a crash can leave after a torn batch: the rest of its group, torn too.
+    enum GroupLeftovers: String, CaseIterable, Sendable {
+        case garbage = "random bytes"
+        case zeros = "zeros"
+        case headerWithoutPayload = "the next batch's header, its payload missing"
+    }
+
+    @Test(
+        "a torn batch followed by the torn rest of its group is a tail and is cut; a whole batch after it is damage",
+        arguments: GroupLeftovers.allCases)
+    func tornGroup(_ leftovers: GroupLeftovers) async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            for n in 0..<4 { _ = try await log.append(sampleRecord(n)) }
+            await log.close()
+            let segment = dir.appending("00000000000000000000.lz4")
+            let original = try fileBytes(segment)
+            let batches = try batchPositions(segment)
+            let last = Int(batches[3].position)
+            let lastBatch = Array(original[last...])
+
+            // The last batch torn inside its payload, then what else the crash left. The property test found
+            // that this was refused as damage ("valid data follows") although nothing after it was whole.
+            var torn = Array(original[..<(original.count - 5)]) + [0, 0, 0, 0, 0]
+            switch leftovers {
+            case .garbage: torn += (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ 7) }
+            case .zeros: torn += [UInt8](repeating: 0, count: 4096)
+            case .headerWithoutPayload: torn += lastBatch.prefix(BatchFormat.framedHeaderLength + 3)
+            }
+            try writeFileBytes(segment, torn)
+            let reopened = try EventLog(directory: dir.path)
+            #expect(reopened.recovery.cutTail?.byteOffset == Int64(last), "\(leftovers.rawValue)")
+            #expect(reopened.recovery.nextOffset == 3)
+            await reopened.close()
+            #expect(try fileBytes(segment) == Array(original[..<last]))
+            #expect(try LogVerifier.verify(directory: dir.path).isIntact)
+
+            // A whole batch after a torn one was written completely, perhaps acknowledged: never cut.
+            try writeFileBytes(segment, Array(original[..<(original.count - 5)]) + [0, 0, 0, 0, 0] + lastBatch)
+            #expect(throws: LogError.self) { _ = try EventLog(directory: dir.path) }
+            #expect(try LogVerifier.verify(directory: dir.path).problem?.byteOffset == Int64(last))
         }
     }
 }

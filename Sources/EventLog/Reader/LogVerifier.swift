@@ -1,3 +1,5 @@
+import Glibc
+
 /// A full check of a log directory, for auditors: every batch's header, hash and payload, the offsets, and the
 /// hash chain from the first batch to the last, across segments.
 public enum LogVerifier {
@@ -119,7 +121,8 @@ public enum LogVerifier {
         var start = 0
         return lines.withUnsafeBytes { raw -> String? in
             while start < raw.count {
-                let end = raw[start...].firstIndex(of: 0x0A)!
+                // The last byte is a line feed, so one is always found.
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!))
                 let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 guard RecordEnvelope.offset(inStampedLine: line) == expected else {
                     return "record \(expected - header.firstOffset) of the batch does not carry offset \(expected)"
