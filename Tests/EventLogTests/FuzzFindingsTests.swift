@@ -173,4 +173,25 @@ struct FuzzFindingsTests {
             #expect(try LogVerifier.verify(directory: dir.path).problem?.byteOffset == Int64(last))
         }
     }
+
+    @Test("a batch that runs past the end of the file with a whole batch inside it is damage, for recovery and readers")
+    func wholeBatchInsideAnIncompleteOne() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            for n in 0..<3 { _ = try await log.append(sampleRecord(n)) }
+            await log.close()
+            let segment = dir.appending("00000000000000000000.lz4")
+            var bytes = try fileBytes(segment)
+            let middle = try batchPositions(segment)[1].position
+            // The middle batch's header now claims 3 MiB of payload; the last batch, whole, sits inside that.
+            // A write in progress never looks like this (the fuzzer found a reader calling it one).
+            rewriteHeader(&bytes, at: Int(middle)) { $0.replaceSubrange(32..<36, with: [0, 0, 0x30, 0]) }
+            try writeFileBytes(segment, bytes)
+            #expect { _ = try EventLog(directory: dir.path) } throws: { ($0 as? LogError)?.byteOffset == middle }
+            #expect(try fileBytes(segment) == bytes, "nothing was cut")
+            #expect(try LogVerifier.verify(directory: dir.path).problem?.byteOffset == middle)
+            let reader = try LogReader(directory: dir.path)
+            #expect { _ = try readAll(reader) } throws: { ($0 as? LogError)?.byteOffset == middle }
+        }
+    }
 }

@@ -136,8 +136,14 @@ public final class LogReader {
                 guard try isLastSegment(current.base) else {
                     throw LogError.corrupt(current.reader.path, at: current.position, "a sealed segment ends inside a batch (\(reason))")
                 }
+                // Another process may be writing these very bytes: read them afresh next time. A write in
+                // progress is the end of the file; a whole batch after it would be damage (SegmentScanner).
+                if board == nil,
+                    (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
+                {
+                    throw LogError.corrupt(current.reader.path, at: current.position, reason + "; valid data follows")
+                }
                 unreadableTail = (current.reader.path, current.position, reason)
-                // Another process may be writing these very bytes: read them afresh next time.
                 current.reader.invalidate()
                 return nil
             case .unusable(let reason):
