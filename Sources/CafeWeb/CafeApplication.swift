@@ -1,4 +1,5 @@
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 import Metrics
 public import Projection
@@ -56,8 +57,11 @@ public func makeApplication(
     OperationsRoutes(book: book, configuration: configuration, registry: metricsRegistry).register(on: router)
     routeTable.load(router.routes)
 
+    let options = configuration.options
     return Application(
         router: router,
+        // HTTP/1.1 with deadlines for slow clients and limits on headers (RequestDeadlines.swift).
+        server: HTTPServerBuilder { responder in DeadlineHTTP1Channel(responder: responder, options: options) },
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: configuration.serverName),
