@@ -26,7 +26,13 @@ public func batchDecoderFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size
 /// `verify` see damage too) or cuts nothing but a tail with no valid batch header after its start, keeps
 /// every byte before it, loses no record a reader saw, and leaves a log that verifies and takes appends.
 enum BatchDecoderFuzzer {
-    static let scratch = makeScratchDirectory(label: "fuzz-log")
+    /// Where the inputs are written, removed when the process exits normally (libFuzzer ends a timed run
+    /// with `exit`).
+    static let scratch: String = {
+        let path = makeScratchDirectory(label: "fuzz-log")
+        atexit { removeTree(BatchDecoderFuzzer.scratch) }
+        return path
+    }()
     static let segmentName = "00000000000000000000.lz4"
 
     static func run(_ input: [UInt8]) {
