@@ -89,8 +89,12 @@ public struct WebConfiguration: Sendable {
             maximumHeaderFieldBytes: Int = 16 * 1024,
             maximumHeaderFieldCount: Int = 100
         ) {
-            precondition(idleTimeout > .zero && requestHeadTimeout > .zero && requestBodyTimeout > .zero, "timeouts must be positive")
-            precondition(maximumHeaderFieldBytes >= 1024 && maximumHeaderBytes >= maximumHeaderFieldBytes, "header limits out of order")
+            precondition(
+                idleTimeout > .zero && requestHeadTimeout > .zero && requestBodyTimeout > .zero,
+                "timeouts must be positive")
+            precondition(
+                maximumHeaderFieldBytes >= 1024 && maximumHeaderBytes >= maximumHeaderFieldBytes,
+                "header limits out of order")
             precondition(idempotencyKeyCapacity >= 1, "idempotencyKeyCapacity must be at least 1")
             precondition(maximumPageSize >= 1 && (1...maximumPageSize).contains(defaultPageSize), "page sizes out of order")
             precondition(websiteListPageSize >= 1, "websiteListPageSize must be at least 1")

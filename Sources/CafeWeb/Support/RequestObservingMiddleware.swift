@@ -45,10 +45,12 @@ struct RequestObservingMiddleware: RouterMiddleware {
         } catch let error as WebError {
             problem = error.problem
             response = answer(error, to: request, requestID: context.requestID)
-        } catch let error as HTTPError where error.status == .notFound && !routeTable.methods(forPath: request.uri.path).isEmpty {
+        } catch let error as HTTPError
+            where error.status == .notFound && !routeTable.methods(forPath: request.uri.path).isEmpty
+        {
             // The path exists, with other methods.
-            let refusal = WebError.methodNotAllowed(
-                method: request.method, path: request.uri.path, allowed: routeTable.methods(forPath: request.uri.path))
+            let allowed = routeTable.methods(forPath: request.uri.path)
+            let refusal = WebError.methodNotAllowed(method: request.method, path: request.uri.path, allowed: allowed)
             problem = refusal.problem
             response = answer(refusal, to: request, requestID: context.requestID)
         } catch let error as HTTPError where error.status == .notFound {

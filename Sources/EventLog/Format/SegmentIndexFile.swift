@@ -93,13 +93,15 @@ package enum SegmentIndexFile {
             guard last >= 0, last <= summary.size - minimumBatchLength else { return false }
         }
         // Entries: the first batch first, then ever later batches, all inside the segment.
-        guard summary.index.first.map({ $0 == SparseIndexEntry(offset: summary.base, position: 0) }) ?? (summary.batchCount == 0)
-        else { return false }
+        let firstEntry = SparseIndexEntry(offset: summary.base, position: 0)
+        guard summary.index.first.map({ $0 == firstEntry }) ?? (summary.batchCount == 0) else { return false }
         for (earlier, later) in zip(summary.index, summary.index.dropFirst()) {
             guard later.offset > earlier.offset, later.position > earlier.position else { return false }
         }
         if let last = summary.index.last {
-            guard last.offset < summary.nextOffset, last.position <= (summary.lastBatchPosition ?? -1) else { return false }
+            guard last.offset < summary.nextOffset, last.position <= (summary.lastBatchPosition ?? -1) else {
+                return false
+            }
         }
         return true
     }

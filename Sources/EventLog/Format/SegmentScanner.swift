@@ -81,8 +81,8 @@ package enum SegmentScanner {
                 switch reader.wholeBatchExists(after: position, fileSize: fileSize) {
                 case .failure(let error): return .failure(error)
                 case .success(true):
-                    let stop = ScanStop.corrupt(position: position, reason: reason + "; valid data follows, so this is not a torn write")
-                    return .success(SegmentScan(summary: summary, stop: stop))
+                    let reason = reason + "; valid data follows, so this is not a torn write"
+                    return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
                 case .success(false):
                     return .success(SegmentScan(summary: summary, stop: .tornTail(position: position, reason: reason)))
                 }

@@ -122,7 +122,8 @@ public enum LogVerifier {
         return lines.withUnsafeBytes { raw -> String? in
             while start < raw.count {
                 // The last byte is a line feed, so one is always found.
-                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!))
+                let lineFeed = memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(lineFeed))
                 let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 guard RecordEnvelope.offset(inStampedLine: line) == expected else {
                     return "record \(expected - header.firstOffset) of the batch does not carry offset \(expected)"

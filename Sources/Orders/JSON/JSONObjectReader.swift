@@ -382,7 +382,9 @@ struct JSONObjectReader {
             let exponentStart = index
             index = try skipDigits(from: index)
             // Saturates far beyond any exponent that can leave a 64-bit whole number.
-            for digit in bytes[exponentStart..<index] { exponent = min(exponent * 10 + Int(digit - ASCII.zero), 1_000_000) }
+            for digit in bytes[exponentStart..<index] {
+                exponent = min(exponent * 10 + Int(digit - ASCII.zero), 1_000_000)
+            }
             if exponentNegative { exponent = -exponent }
         }
         position = index
@@ -400,13 +402,16 @@ struct JSONObjectReader {
     private func wholeValue(integerDigits: Range<Int>, fractionDigits: Range<Int>, exponent: Int) -> UInt64? {
         let digitCount = integerDigits.count + fractionDigits.count
         func digit(_ i: Int) -> UInt64 {
-            let byte = i < integerDigits.count ? bytes[integerDigits.lowerBound + i] : bytes[fractionDigits.lowerBound + i - integerDigits.count]
+            let byte =
+                i < integerDigits.count
+                ? bytes[integerDigits.lowerBound + i] : bytes[fractionDigits.lowerBound + i - integerDigits.count]
             return UInt64(byte - ASCII.zero)
         }
         // The digits before the decimal point once the exponent has moved it.
         let point = integerDigits.count + exponent
         guard let firstNonZero = (0..<digitCount).first(where: { digit($0) != 0 }) else { return 0 }
-        guard (min(max(point, 0), digitCount)..<digitCount).allSatisfy({ digit($0) == 0 }), point > firstNonZero else { return nil }
+        let afterPoint = min(max(point, 0), digitCount)..<digitCount
+        guard afterPoint.allSatisfy({ digit($0) == 0 }), point > firstNonZero else { return nil }
         guard point - firstNonZero <= 20 else { return nil }  // at least 10^20: more than 64 bits
         var value: UInt64 = 0
         for i in firstNonZero..<point {
