@@ -18,6 +18,8 @@ public func batchDecoderFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size
 ///   the code behind them: 0 none; 1 every header checksum recomputed; 2 also every batch hash; 3 also
 ///   every previous hash and first offset, so that the batches chain.
 /// - bit 2: the rest is a `.idx` file, not a segment.
+/// - bit 3: the segment is named by its first batch's first offset instead of 0 (so offsets near 2^64, and
+///   logs that do not start at 0, are reached).
 ///
 /// For a segment, the properties checked (each one an invariant of `docs/LOG_FORMAT.md` or `DESIGN.md`):
 /// nothing crashes, hangs or allocates without bound; scans stay inside the file; a reader returns records
@@ -33,7 +35,7 @@ enum BatchDecoderFuzzer {
         atexit { removeTree(BatchDecoderFuzzer.scratch) }
         return path
     }()
-    static let segmentName = "00000000000000000000.lz4"
+    static let segmentName = SegmentName.fileName(base: 0)
 
     static func run(_ input: [UInt8]) {
         guard let control = input.first else { return }
@@ -42,22 +44,24 @@ enum BatchDecoderFuzzer {
         if control & 0b100 != 0 {
             indexFile(&bytes, fixUp: fixUp)
         } else {
-            if fixUp > 0 { fixUpSegment(&bytes, level: fixUp) }
-            segment(bytes)
+            let namedByFirstBatch = control & 0b1000 != 0 && bytes.count >= Oracle.framedHeaderLength
+            let base = namedByFirstBatch ? Oracle.u64(bytes, 16) : 0
+            if fixUp > 0 { fixUpSegment(&bytes, level: fixUp, base: base) }
+            segment(bytes, base: base)
         }
     }
 
     // MARK: - A segment
 
-    static func segment(_ original: [UInt8]) {
+    static func segment(_ original: [UInt8], base: UInt64) {
         let directory = scratch + "/log"
         removeTree(directory)
         mkdir(directory, 0o755)
-        let path = directory + "/" + segmentName
+        let path = directory + "/" + SegmentName.fileName(base: base)
         writeWholeFile(path, original)
 
-        scanDirectly(original, path: path)
-        let before = readEverything(directory, original: original)
+        scanDirectly(original, path: path, base: base)
+        let before = readEverything(directory, original: original, base: base)
         let verified = verify(directory)
         statistics(directory)
 
@@ -71,18 +75,18 @@ enum BatchDecoderFuzzer {
             require(verified.problem != nil, "a reader found damage (\(failure)) that verify did not")
         }
 
-        recover(directory, original: original, before: before, verified: verified)
+        recover(directory, path: path, base: base, original: original, before: before, verified: verified)
     }
 
     /// The scanner, as recovery and `verify` use it, with a small and a large read window.
-    static func scanDirectly(_ original: [UInt8], path: String) {
+    static func scanDirectly(_ original: [UInt8], path: String, base: UInt64) {
         let fd = open(path, O_RDONLY)
         require(fd >= 0, "cannot open the segment")
         defer { close(fd) }
         for (windowSize, verifyHashes) in [(256, false), (1 << 20, true)] {
             let reader = BufferedFileReader(fd: fd, path: path, windowSize: windowSize)
             guard case .success(let scan) = SegmentScanner.scan(
-                reader, fileSize: Int64(original.count), base: 0, expectedPreviousHash: .genesis,
+                reader, fileSize: Int64(original.count), base: base, expectedPreviousHash: base == 0 ? .genesis : nil,
                 verifyHashes: verifyHashes)
             else {
                 require(false, "scanning a readable file failed")
@@ -119,7 +123,7 @@ enum BatchDecoderFuzzer {
     }
 
     /// A read-only reader from the start, every record it returns checked against the oracle.
-    static func readEverything(_ directory: String, original: [UInt8]) -> ReadOutcome {
+    static func readEverything(_ directory: String, original: [UInt8], base: UInt64) -> ReadOutcome {
         var outcome = ReadOutcome()
         let reader: LogReader
         do {
@@ -128,8 +132,9 @@ enum BatchDecoderFuzzer {
             require(false, "opening a reader on a directory with a segment failed: \(error)")
             return outcome
         }
-        var previousHash = [UInt8](repeating: 0, count: 32)
-        var nextOffset: UInt64 = 0
+        // A log that starts at 0 chains to 32 zero bytes; one that starts later, to what is not there.
+        var previousHash: [UInt8]? = base == 0 ? [UInt8](repeating: 0, count: 32) : nil
+        var nextOffset = base
         do {
             // A batch has at least one record and takes at least 131 bytes, so this bounds the loop.
             for _ in 0...(original.count / 131 + 1) {
@@ -139,7 +144,7 @@ enum BatchDecoderFuzzer {
                     break
                 }
                 require(Oracle.hashHolds(header, in: original), "a reader returned records from a batch at \(header.position) whose hash fails")
-                require(header.previousHash == previousHash, "a reader returned records from a batch at \(header.position) that does not chain")
+                require(previousHash.map { header.previousHash == $0 } ?? true, "a reader returned records from a batch at \(header.position) that does not chain")
                 require(header.firstOffset == nextOffset, "a reader skipped from offset \(nextOffset) to \(header.firstOffset)")
                 require(records.count == Int(header.count), "a batch of \(header.count) records gave \(records.count)")
                 require(records.reduce(0) { $0 + $1.bytes.count + 1 } == header.uncompressedLength, "records do not add up to the batch's length")
@@ -191,8 +196,9 @@ enum BatchDecoderFuzzer {
     }
 
     /// Opens the log for writing, which recovers it, and checks what recovery did.
-    static func recover(_ directory: String, original: [UInt8], before: ReadOutcome, verified: LogVerifier.Report) {
-        let path = directory + "/" + segmentName
+    static func recover(
+        _ directory: String, path: String, base: UInt64, original: [UInt8], before: ReadOutcome, verified: LogVerifier.Report
+    ) {
         let configuration = EventLogConfiguration(createIfMissing: false, clockMillis: { 1_764_385_577_123 })
         let log: EventLog
         do {
@@ -227,8 +233,10 @@ enum BatchDecoderFuzzer {
             if verified.problem == nil { require(verified.unfinishedTail == nil, "verify saw a torn tail that recovery kept") }
         }
 
-        // A log that was whole up to its tail takes an append right after its last record, and verifies.
+        // A log that was whole up to its tail takes an append right after its last record, and verifies
+        // (unless its offsets are used up: a last batch that ends at 2^64 - 1).
         let wasReadable = verified.problem == nil
+        var appendedOne = false
         if wasReadable {
             require(report.nextOffset == verified.endOffset, "recovery continues at \(report.nextOffset), the log ends at \(verified.endOffset)")
             let appended = runBlocking { () -> Result<UInt64, LogError> in
@@ -236,15 +244,21 @@ enum BatchDecoderFuzzer {
                     return .failure(error as! LogError)
                 }
             }
-            require((try? appended.get()) == verified.endOffset, "append after recovery: \(appended)")
+            switch appended {
+            case .success(let offset):
+                require(offset == verified.endOffset, "append after recovery got offset \(offset), expected \(verified.endOffset)")
+                appendedOne = true
+            case .failure(let error):
+                require(verified.endOffset == .max && error.code == .offsetOutOfRange, "append after recovery: \(error)")
+            }
         }
         runBlocking { await log.close() }
-        guard wasReadable else { return }
+        guard wasReadable, appendedOne else { return }
 
         let final = verify(directory)
         require(final.isIntact && final.unfinishedTail == nil, "the log does not verify after recovery and an append: \(final.problem.map { "\($0)" } ?? "torn tail")")
         require(final.records == verified.records + 1, "after recovery and an append, \(final.records) records; before, \(verified.records)")
-        let again = readEverything(directory, original: readWholeFile(path) ?? [])
+        let again = readEverything(directory, original: readWholeFile(path) ?? [], base: base)
         require(again.failure == nil, "reading after recovery failed: \(again.failure!)")
         require(again.records.count == before.records.count + 1, "records lost or gained by recovery")
         for (old, new) in zip(before.records, again.records) {
@@ -285,10 +299,10 @@ enum BatchDecoderFuzzer {
     // MARK: - Fix-ups
 
     /// Recomputes what the mutations broke, walking batch by batch as a writer would have written them.
-    static func fixUpSegment(_ bytes: inout [UInt8], level: Int) {
+    static func fixUpSegment(_ bytes: inout [UInt8], level: Int, base: UInt64) {
         var position = 0
         var previousHash = [UInt8](repeating: 0, count: 32)
-        var nextOffset: UInt64 = 0
+        var nextOffset = base
         while bytes.count - position >= Oracle.framedHeaderLength {
             guard bytes[position..<position + 4].elementsEqual(Oracle.magic), Oracle.u32(bytes, position + 4) == 112 else { return }
             let h = position + 8

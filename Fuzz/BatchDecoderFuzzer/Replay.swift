@@ -71,6 +71,11 @@ enum SeedWriter {
         await writeLog(large, records: records, configuration: EventLogConfiguration(clockMillis: { 1_764_385_577_123 }))
         seed("multi-block-chained", 3, readWholeFile(large + "/" + BatchDecoderFuzzer.segmentName)!)
 
+        // Logs that start near the end of the offsets (named by their first batch: bit 3): one batch that
+        // ends at 2^64 - 1, and one with more lines than its header counts.
+        seed("last-offsets", 0b1000, highOffsetSegment(lineCount: 1))
+        seed("last-offsets-extra-lines", 0b1000, highOffsetSegment(lineCount: 3))
+
         // Small segments, so that sealed ones get an index.
         let rolled = scratch + "/rolled"
         records = (0..<12).map { [record($0, notes: "rolled")] }
@@ -84,6 +89,22 @@ enum SeedWriter {
             seed("index-count-fixed", 6, bytes)
         }
         print("wrote the seed corpus to \(corpus)")
+    }
+
+    /// One batch at offset 2^64 - 2 whose header counts one record, holding `lineCount` stamped lines.
+    static func highOffsetSegment(lineCount: Int) -> [UInt8] {
+        let first = UInt64.max - 1
+        var lines: [UInt8] = []
+        for i in 0..<UInt64(lineCount) {
+            lines += Array(#"{"offset":\#(first &+ i),"appendedAt":"2026-11-29T03:06:17.123Z","type":"edge"}"#.utf8) + [0x0A]
+        }
+        var segment: [UInt8] = []
+        _ = lines.withUnsafeBytes { raw in
+            BatchFormat.appendBatch(
+                lines: raw, count: 1, firstOffset: first, appendedAtMillis: 1_764_385_577_123...1_764_385_577_123,
+                previousHash: .genesis, to: &segment)
+        }
+        return segment
     }
 
     static func record(_ n: Int, notes: String) -> [UInt8] {

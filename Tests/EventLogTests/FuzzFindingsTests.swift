@@ -194,4 +194,41 @@ struct FuzzFindingsTests {
             #expect { _ = try readAll(reader) } throws: { ($0 as? LogError)?.byteOffset == middle }
         }
     }
+
+    /// A segment named for offset 2^64 - 2 holding one batch whose header counts one record, with `lineCount`
+    /// stamped lines (hash and checksum valid).
+    func highOffsetSegment(_ dir: TemporaryDirectory, lineCount: Int) throws {
+        let first = UInt64.max - 1
+        var lines: [UInt8] = []
+        for i in 0..<UInt64(lineCount) {
+            lines += Array(#"{"offset":\#(first &+ i),"appendedAt":"2026-11-29T03:06:17.123Z","type":"edge"}"#.utf8) + [0x0A]
+        }
+        var segment: [UInt8] = []
+        _ = lines.withUnsafeBytes { raw in
+            BatchFormat.appendBatch(
+                lines: raw, count: 1, firstOffset: first, appendedAtMillis: 0...0, previousHash: .genesis, to: &segment)
+        }
+        try writeFileBytes(dir.appending(SegmentName.fileName(base: first)), segment)
+    }
+
+    /// Found while writing the fuzzer's checks (and then in its corpus, once it could name segments by their
+    /// first offset): offsets past a batch's count overflowed near 2^64 and trapped.
+    @Test("near offset 2^64: extra lines are damage, not a trap; a log ending at 2^64 - 1 refuses appends clearly")
+    func offsetsNearTheEnd() async throws {
+        try await withTemporaryDirectory { dir in
+            try highOffsetSegment(dir, lineCount: 3)
+            #expect(throws: LogError.self) { _ = try readAll(try LogReader(directory: dir.path)) }
+            #expect(try LogVerifier.verify(directory: dir.path).problem != nil)
+        }
+        try await withTemporaryDirectory { dir in
+            try highOffsetSegment(dir, lineCount: 1)
+            #expect(try readAll(try LogReader(directory: dir.path)).map(\.offset) == [UInt64.max - 1])
+            #expect(try LogVerifier.verify(directory: dir.path).isIntact)
+            let log = try EventLog(directory: dir.path)
+            #expect(log.endOffset == UInt64.max)
+            await #expect { _ = try await log.append(sampleRecord(0)) } throws: { ($0 as? LogError)?.code == .offsetOutOfRange }
+            await log.close()
+            #expect(try LogVerifier.verify(directory: dir.path).isIntact)
+        }
+    }
 }

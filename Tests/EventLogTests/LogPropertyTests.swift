@@ -299,7 +299,7 @@ private struct PropertyRun {
     ///   - acknowledgedEnd: the byte in the last segment after the last acknowledged batch: nothing before it
     ///     may be cut.
     mutating func openAndCheck(_ step: Int, expectCut: Bool?, acknowledgedEnd: Int64?) throws {
-        let opened = try EventLog(directory: directory, configuration: configuration)
+        let opened = try openLog()
         log = opened
         if let expectCut {
             check((opened.recovery.cutTail != nil) == expectCut, "recovery \(opened.recovery)", step: step)
@@ -310,6 +310,22 @@ private struct PropertyRun {
         check(opened.recovery.nextOffset >= UInt64(model.count), "recovery lost records: next offset \(opened.recovery.nextOffset), \(model.count) acknowledged", step: step)
         let report = try LogVerifier.verify(directory: directory)
         check(report.isIntact && report.unfinishedTail == nil, "verify after recovery: \(report.problem?.description ?? "a torn tail")", step: step)
+    }
+
+    /// Opens the log, waiting out a lock that a process spawned by another test holds for a moment.
+    ///
+    /// The writer's lock is `flock` on a descriptor opened close-on-exec, but between `posix_spawn`'s clone and
+    /// its exec (tests in this process run `python3`, `lz4` and `rananeeti`) the child shares the descriptor,
+    /// so a close followed at once by an open can find the lock still held, by this very process.
+    func openLog() throws -> EventLog {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while true {
+            do {
+                return try EventLog(directory: directory, configuration: configuration)
+            } catch let error as LogError where error.code == .locked && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
     }
 
     /// Everything in the log is the model, in order, with `appendedAt` never decreasing.

@@ -197,7 +197,8 @@ public final class LogReader {
         records.reserveCapacity(Int(header.count))
         var start = 0
         lines.withUnsafeBytes { raw in
-            while start < raw.count {
+            // No more lines than the header says: the offsets past them could overflow.
+            while start < raw.count, records.count < Int(header.count) {
                 guard let found = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
                 records.append(LogRecord(offset: header.firstOffset + UInt64(records.count), bytes: lines[start..<end]))
@@ -205,7 +206,8 @@ public final class LogReader {
             }
         }
         guard records.count == Int(header.count), start == lines.count else {
-            throw LogError.corrupt(path, at: position, "the batch holds \(records.count) lines, its header says \(header.count)")
+            throw LogError.corrupt(
+                path, at: position, "the batch's lines do not match its header's record count, \(header.count)")
         }
         return records
     }

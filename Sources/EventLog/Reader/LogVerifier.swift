@@ -121,6 +121,9 @@ public enum LogVerifier {
         var start = 0
         return lines.withUnsafeBytes { raw -> String? in
             while start < raw.count {
+                // Checked before counting on: the header keeps firstOffset + count within 64 bits, lines
+                // beyond its count need not.
+                guard expected < header.endOffset else { return "the batch holds more lines than its header's \(header.count)" }
                 // The last byte is a line feed, so one is always found.
                 let lineFeed = memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(lineFeed))
