@@ -231,4 +231,18 @@ struct FuzzFindingsTests {
             #expect(try LogVerifier.verify(directory: dir.path).isIntact)
         }
     }
+
+    /// Found by the fuzzer through `log stats`, which shows the first and last `appendedAt` of a log's headers:
+    /// a header (its checksum holding) with a time of Int64.min trapped in the formatting.
+    @Test("times from any header format without trapping; years past 9999 or before 0 in expanded form")
+    func timestampsOfAnyValue() {
+        #expect(formatTimestamp(millis: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(formatTimestamp(millis: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(formatTimestamp(millis: 1_795_921_577_123) == "2026-11-29T03:06:17.123Z")
+        #expect(formatTimestamp(millis: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(formatTimestamp(millis: 253_402_300_800_000) == "+10000-01-01T00:00:00.000Z")
+        #expect(formatTimestamp(millis: -62_167_219_200_001) == "-0001-12-31T23:59:59.999Z")
+        #expect(formatTimestamp(millis: .min) == "-292275055-05-16T16:47:04.192Z")
+        #expect(formatTimestamp(millis: .max) == "+292278994-08-17T07:12:55.807Z")
+    }
 }

@@ -67,7 +67,10 @@ fi
 status=0
 # One worker: CPython before 3.11.8 and 3.12.2 can fail ast.parse in concurrent threads ("AST constructor
 # recursion depth mismatch", gh-106905), which Hypothesis calls while it generates; Debian 12 has 3.11.2.
-(cd "$work" && SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$OLDPWD/tests/openapi" "$OLDPWD/$venv/bin/st" --config-file "$OLDPWD/tests/openapi/schemathesis.toml" \
+# Run from the temporary directory, where schemathesis and Hypothesis leave their files.
+root="$(pwd)"
+(cd "$work" && SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$root/tests/openapi" "$root/$venv/bin/st" \
+  --config-file "$root/tests/openapi/schemathesis.toml" \
   run "$base/api/v1/openapi.json" \
   --checks all \
   --header "Authorization: Bearer $token" \
