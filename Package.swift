@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // C libraries from Debian packages: a module map and a one-line shim each, nothing else.
@@ -73,7 +74,9 @@ let package = Package(
                 "EventLog", "Orders", "Postgres", "Projection",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -122,6 +125,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/ProjectorBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        // Fuzz targets for libFuzzer, built by scripts/fuzz with -sanitize=fuzzer,address (docs/FUZZING.md).
+        // A normal build makes them replay drivers that run each input once: scripts/test replays Fuzz/corpus.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "BatchDecoderFuzzer",
+            dependencies: ["EventLog", "CBLAKE2", "FuzzSupport"],
+            path: "Fuzz/BatchDecoderFuzzer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RequestParserFuzzer",
+            dependencies: ["Orders", "FuzzSupport"],
+            path: "Fuzz/RequestParserFuzzer",
             swiftSettings: swiftSettings
         ),
 

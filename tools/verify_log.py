@@ -115,10 +115,26 @@ def valid_header(data, at):
     if hashlib.blake2b(h[:104], digest_size=8).digest() != h[104:112]:
         return None
     version, flags, count, first, t0, t1, plen, ulen = struct.unpack_from("<HHIQqqII", h, 0)
-    if version != 1 or count < 1:
-        return None
-    return dict(count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
+    return dict(version=version, count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
                 prev=h[40:72], hash=h[72:104], raw=h)
+
+
+def usable(header):
+    return (header["version"] == 1 and header["count"] >= 1 and 11 <= header["plen"] <= 80 << 20
+            and 3 * header["count"] <= header["ulen"] <= 64 << 20 and header["first"] + header["count"] < 1 << 64)
+
+
+def whole_batch(data, at):
+    """A valid header with its whole payload and a matching hash, or a checksummed header this reader cannot use."""
+    header = valid_header(data, at)
+    if header is None:
+        return False
+    if not usable(header):
+        return True
+    end = at + FRAMED + header["plen"]
+    if end > len(data):
+        return False
+    return hashlib.blake2b(header["raw"][:72] + data[at + FRAMED:end], digest_size=32).digest() == header["hash"]
 
 
 def walk_segment(path, base, expected_prev, is_last, dump):
@@ -135,11 +151,10 @@ def walk_segment(path, base, expected_prev, is_last, dump):
         if remaining < FRAMED:
             tail = "fewer bytes left than a batch header"
         elif header is None:
-            later = any(valid_header(data, q) for q in range(pos + 1, len(data) - FRAMED + 1)
-                        if data[q:q + 4] == b"\x5e\x2a\x4d\x18")
-            if later:
-                raise Damage(path, pos, "invalid batch header; valid data follows")
-            tail = "invalid batch header at the end of the segment"
+            tail = "invalid batch header"
+        elif not usable(header):
+            # Its checksum holds, so some writer wrote it whole: damage, never a tail.
+            raise Damage(path, pos, "a batch header whose checksum holds has a field out of range")
         else:
             end = pos + FRAMED + header["plen"]
             if end > len(data):
@@ -148,9 +163,10 @@ def walk_segment(path, base, expected_prev, is_last, dump):
                 payload = data[pos + FRAMED:end]
                 digest = hashlib.blake2b(header["raw"][:72] + payload, digest_size=32).digest()
                 if digest != header["hash"]:
-                    if end < len(data):
-                        raise Damage(path, pos, "batch hash does not match; valid data follows")
-                    tail = "last batch hash does not match"
+                    tail = "batch hash does not match"
+        if tail is not None and any(whole_batch(data, q) for q in range(pos + 1, len(data) - FRAMED + 1)
+                                    if data[q:q + 4] == b"\x5e\x2a\x4d\x18"):
+            raise Damage(path, pos, tail + "; valid data follows, so this is not a torn write")
         if tail is not None:
             if is_last:
                 return next_offset, prev, (path, pos, tail)

@@ -1,4 +1,5 @@
 public import Hummingbird
+import HummingbirdCore
 public import Logging
 import Metrics
 public import Projection
@@ -41,8 +42,10 @@ public func makeApplication(
         book: book, metrics: metrics, retryAfterSeconds: configuration.options.retryAfterSeconds)
 
     let router = Router(context: CafeRequestContext.self, options: [.autoGenerateHeadEndpoints])
-    // Middleware applies to the routes added after it, and to the 404 of paths that match none.
-    router.add(middleware: RequestObservingMiddleware(pages: pages, metrics: metrics))
+    // Middleware applies to the routes added after it, and to the 404 of paths that match none. It answers a
+    // known path asked with another method 405 from the route table, loaded once every route is in.
+    let routeTable = RouteTable()
+    router.add(middleware: RequestObservingMiddleware(pages: pages, metrics: metrics, routeTable: routeTable))
     SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration).register(on: router)
     APIRoutes(
         desk: desk, calendar: calendar, configuration: configuration,
@@ -52,9 +55,13 @@ public func makeApplication(
         pages: pages
     ).register(on: router)
     OperationsRoutes(book: book, configuration: configuration, registry: metricsRegistry).register(on: router)
+    routeTable.load(router.routes)
 
+    let options = configuration.options
     return Application(
         router: router,
+        // HTTP/1.1 with deadlines for slow clients and limits on headers (RequestDeadlines.swift).
+        server: HTTPServerBuilder { responder in DeadlineHTTP1Channel(responder: responder, options: options) },
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: configuration.serverName),

@@ -51,6 +51,25 @@ public struct WebConfiguration: Sendable {
         public var maximumFaultDuration: Duration
         /// Seconds in the `Retry-After` header of a 503 when the log cannot take a reservation. Defaults to 30.
         public var retryAfterSeconds: Int
+        /// How long a keep-alive connection may wait for its next request before it is closed. Defaults to
+        /// 75 seconds: longer than the 60-second idle timeout of an AWS load balancer and of nginx's upstream
+        /// keep-alive, so that the proxy closes idle connections first and never sends a request down one
+        /// that this server is closing.
+        public var idleTimeout: Duration
+        /// How long a request's head (request line and headers) may take to arrive, from its first byte. A
+        /// slower client ("slowloris") is disconnected. Defaults to 10 seconds.
+        public var requestHeadTimeout: Duration
+        /// How long a request's body may take to arrive, from the end of its head. A slower client is
+        /// disconnected. Defaults to 20 seconds: a body is at most `maximumRequestBodyBytes` (16 KiB).
+        public var requestBodyTimeout: Duration
+        /// The largest request head accepted, all header fields together, in bytes; a larger one is answered
+        /// 400 and the connection closed. Defaults to 32 KiB (32,768 bytes), like four of nginx's 8 KiB
+        /// header buffers.
+        public var maximumHeaderBytes: Int
+        /// The largest single header field, in bytes. Defaults to 16 KiB (16,384 bytes).
+        public var maximumHeaderFieldBytes: Int
+        /// The most header fields in one request. Defaults to 100.
+        public var maximumHeaderFieldCount: Int
 
         /// Creates options; every value has the default documented on its property.
         public init(
@@ -62,8 +81,20 @@ public struct WebConfiguration: Sendable {
             defaultListDays: Int = 14,
             websiteListMaximumDays: Int = 92,
             maximumFaultDuration: Duration = .seconds(3600),
-            retryAfterSeconds: Int = 30
+            retryAfterSeconds: Int = 30,
+            idleTimeout: Duration = .seconds(75),
+            requestHeadTimeout: Duration = .seconds(10),
+            requestBodyTimeout: Duration = .seconds(20),
+            maximumHeaderBytes: Int = 32 * 1024,
+            maximumHeaderFieldBytes: Int = 16 * 1024,
+            maximumHeaderFieldCount: Int = 100
         ) {
+            precondition(
+                idleTimeout > .zero && requestHeadTimeout > .zero && requestBodyTimeout > .zero,
+                "timeouts must be positive")
+            precondition(
+                maximumHeaderFieldBytes >= 1024 && maximumHeaderBytes >= maximumHeaderFieldBytes,
+                "header limits out of order")
             precondition(idempotencyKeyCapacity >= 1, "idempotencyKeyCapacity must be at least 1")
             precondition(maximumPageSize >= 1 && (1...maximumPageSize).contains(defaultPageSize), "page sizes out of order")
             precondition(websiteListPageSize >= 1, "websiteListPageSize must be at least 1")
@@ -77,6 +108,12 @@ public struct WebConfiguration: Sendable {
             self.websiteListMaximumDays = websiteListMaximumDays
             self.maximumFaultDuration = maximumFaultDuration
             self.retryAfterSeconds = retryAfterSeconds
+            self.idleTimeout = idleTimeout
+            self.requestHeadTimeout = requestHeadTimeout
+            self.requestBodyTimeout = requestBodyTimeout
+            self.maximumHeaderBytes = maximumHeaderBytes
+            self.maximumHeaderFieldBytes = maximumHeaderFieldBytes
+            self.maximumHeaderFieldCount = maximumHeaderFieldCount
         }
     }
 

@@ -27,7 +27,7 @@ public struct LogError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(.closed)
         /// A record is not a one-line JSON object.
         public static let invalidRecord = Code(.invalidRecord)
-        /// A read asked for an offset the log does not have.
+        /// A read asked for an offset the log does not have, or an append needs offsets past 2^64 - 1.
         public static let offsetOutOfRange = Code(.offsetOutOfRange)
 
         public var description: String { String(describing: base) }
@@ -109,6 +109,10 @@ extension LogError {
     }
 
     package static let closed = LogError(code: .closed, message: "The event log is closed.")
+
+    package static let offsetsExhausted = LogError(
+        code: .offsetOutOfRange,
+        message: "Refused the records: the log has no offsets left for them (its last batch ends near 2^64, which only a log written by hand can do).")
 
     package static func invalidRecord(_ reason: String) -> LogError {
         LogError(code: .invalidRecord, message: "Refused a record: \(reason). A record must be one JSON object on one line.")

@@ -24,6 +24,10 @@ enum PostgresProcesses {
         }
         posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours: SwiftNIO accepts connections without close-on-exec, and a server that
+        // outlives the test holding a copy of a connection would keep it open after the test's server closed
+        // it (the slow-client test saw its deadlines "fail" that way).
+        closeInheritedDescriptors(&actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -46,6 +50,15 @@ enum PostgresProcesses {
             throw SpawnError(description: "could not start \(arguments[0]): \(String(cString: strerror(status)))")
         }
         return pid
+    }
+
+    /// Adds "close every descriptor from 3 up" to `actions`, with glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; Debian 12 has 2.36). Looked up at run time,
+    /// as the Glibc module does not export it.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
     }
 
     /// Runs a command to completion (blocking the calling thread) and returns its exit status.

@@ -50,7 +50,7 @@ struct APITests {
         }
     }
 
-    @Test("errors are RFC 9457 problems: 400 malformed, 413, 415, 422 with errors, 404; nothing stored")
+    @Test("errors are RFC 9457 problems: 400 malformed, 413, 415, 422 with errors, 404, 405; nothing stored")
     func problems() async throws {
         try await TestNode.withLiveServer { node, client in
             let malformed = try await client.postJSON(#"{"name": "Bob", "people": 2,"#)
@@ -95,8 +95,16 @@ struct APITests {
             try expectProblem(badDigest, status: .badRequest, type: "invalid-digest")
             let nowhere = try await client.get("/api/v1/nothing-here")
             try expectProblem(nowhere, status: .notFound, type: "no-such-endpoint", instance: "/api/v1/nothing-here")
+            // A path that exists, asked with a method it does not take: 405 naming the ones it does.
             let wrongMethod = try await client.execute(uri: "/api/v1/reservations", method: .delete)
-            try expectProblem(wrongMethod, status: .notFound, type: "no-such-endpoint")
+            try expectProblem(wrongMethod, status: .methodNotAllowed, type: "method-not-allowed")
+            #expect(wrongMethod.headers[.allow] == "GET, HEAD, POST")
+            let wrongMethodForDigest = try await client.execute(uri: "/api/v1/reservations/00000000000000000000", method: .post)
+            #expect(wrongMethodForDigest.status == .methodNotAllowed)
+            #expect(wrongMethodForDigest.headers[.allow] == "GET, HEAD")
+            let wrongMethodOnSite = try await client.execute(uri: "/orders/00000000000000000000", method: .trace)
+            #expect(wrongMethodOnSite.status == .methodNotAllowed)
+            #expect(wrongMethodOnSite.headers[.contentType]?.hasPrefix("text/html") == true)
 
             // Every problem type's URI leads to a page that explains it.
             let explained = try await client.get("/api/v1/problems/invalid-reservation")

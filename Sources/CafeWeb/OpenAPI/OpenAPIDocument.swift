@@ -378,8 +378,27 @@ enum OpenAPIDocument {
             "required": true,
             "schema": {
               "type": "string",
-              "pattern": "^[a-z-]+$"
-            }
+              "enum": [
+                "malformed-json",
+                "malformed-form",
+                "invalid-reservation",
+                "invalid-query",
+                "invalid-digest",
+                "reservation-not-found",
+                "no-such-endpoint",
+                "method-not-allowed",
+                "body-too-large",
+                "unsupported-media-type",
+                "invalid-idempotency-key",
+                "idempotency-key-reused",
+                "log-unavailable",
+                "unauthorized",
+                "invalid-fault",
+                "faults-unavailable",
+                "internal-error"
+              ]
+            },
+            "description": "A problem type, as at the end of a problem's `type`."
           }
         ],
         "responses": {
@@ -399,7 +418,7 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "No such problem type: `no-such-endpoint`.",
+            "description": "Not a problem type this server has: `no-such-endpoint`.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -589,12 +608,7 @@ enum OpenAPIDocument {
         "description": "The reservation, its state in words and a timeline; refreshes itself every 2 seconds while pending; a banner when it was read from the local projection.",
         "parameters": [
           {
-            "name": "digest",
-            "in": "path",
-            "required": true,
-            "schema": {
-              "type": "string"
-            }
+            "$ref": "#/components/parameters/digest"
           }
         ],
         "responses": {
@@ -663,10 +677,10 @@ enum OpenAPIDocument {
           {
             "name": "from",
             "in": "query",
-            "description": "The first day, `YYYY-MM-DD`; default today in the cafe's time zone.",
+            "description": "The first day, `YYYY-MM-DD`; empty or absent for today in the cafe's time zone.",
             "schema": {
               "type": "string",
-              "format": "date"
+              "pattern": "^(?:(?:(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29))?$"
             }
           },
           {
@@ -682,7 +696,7 @@ enum OpenAPIDocument {
           {
             "name": "cursor",
             "in": "query",
-            "description": "Where the previous page ended (from its \"Later reservations\" link).",
+            "description": "Where the previous page ended (from its \"Later reservations\" link), unchanged; any other value is refused with 400.",
             "schema": {
               "type": "string"
             }
@@ -1012,9 +1026,8 @@ enum OpenAPIDocument {
         "properties": {
           "name": {
             "type": "string",
-            "description": "1 to 40 characters (Unicode scalars), one line.",
-            "minLength": 1,
-            "maxLength": 40
+            "description": "Surrounding whitespace is trimmed; then 1 to 40 characters (Unicode scalars) on one line, without control characters.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000](?:[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029]{0,38}[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000])?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "people": {
             "type": "integer",
@@ -1023,8 +1036,8 @@ enum OpenAPIDocument {
           },
           "datetime": {
             "type": "string",
-            "description": "On the cafe's clock, to the minute; `:00` seconds are accepted.",
-            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?$",
+            "description": "A real date and time on the cafe's clock, year 0001 to 9999, to the minute; `:00` seconds are accepted.",
+            "pattern": "^(?:(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::00)?$",
             "examples": [
               "2020-11-16T20:00"
             ]
@@ -1034,8 +1047,8 @@ enum OpenAPIDocument {
               "string",
               "null"
             ],
-            "description": "Up to 200 characters; absent or null for none.",
-            "maxLength": 200
+            "description": "Surrounding whitespace is trimmed and line breaks become LF; then up to 200 characters, without control characters other than line breaks. Absent or null for none.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000](?:(?:\\r\\n|\\r(?!\\n)|\\n|[^\\x00-\\x1F\\x7F-\\x9F]){0,198}[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000])?)?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "testFailures": {
             "type": "boolean",
@@ -1313,24 +1326,38 @@ enum OpenAPIDocument {
       },
       "ReservationForm": {
         "type": "object",
-        "description": "The website's form. A ticked `testFailures` box sends any value; an unticked one is absent.",
+        "description": "The website's form. A missing field counts as empty. A ticked `testFailures` box sends any value; an unticked one is absent.",
         "properties": {
           "name": {
-            "type": "string"
+            "type": "string",
+            "description": "As `name` in the API.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000](?:[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029]{0,38}[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000])?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "people": {
-            "type": "string"
+            "type": "string",
+            "description": "The party size, 1 to 9999, in decimal digits; surrounding whitespace is trimmed.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*0*[1-9][0-9]{0,3}[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "datetime": {
-            "type": "string"
+            "type": "string",
+            "description": "As `datetime` in the API (`datetime-local`); surrounding whitespace is trimmed.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::00)?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "notes": {
-            "type": "string"
+            "type": "string",
+            "description": "As `notes` in the API.",
+            "pattern": "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000](?:(?:\\r\\n|\\r(?!\\n)|\\n|[^\\x00-\\x1F\\x7F-\\x9F]){0,198}[^\\x00-\\x1F\\x7F-\\x9F\\u2028\\u2029 \\xA0\\u1680\\u2000-\\u200A\\u202F\\u205F\\u3000])?)?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
           },
           "testFailures": {
-            "type": "string"
+            "type": "string",
+            "description": "Present (with any value) when the box is ticked."
           }
-        }
+        },
+        "required": [
+          "name",
+          "people",
+          "datetime"
+        ]
       },
       "Liveness": {
         "type": "object",
@@ -1457,7 +1484,7 @@ enum OpenAPIDocument {
         "description": "Start, inclusive, `YYYY-MM-DDTHH:MM`; default 00:00 today in the cafe's time zone.",
         "schema": {
           "type": "string",
-          "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$"
+          "pattern": "^(?:(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
         }
       },
       "to": {
@@ -1466,7 +1493,7 @@ enum OpenAPIDocument {
         "description": "End, exclusive, not before `from`; default 14 days after `from`.",
         "schema": {
           "type": "string",
-          "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$"
+          "pattern": "^(?:(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
         }
       },
       "limit": {
@@ -1483,7 +1510,7 @@ enum OpenAPIDocument {
       "cursor": {
         "name": "cursor",
         "in": "query",
-        "description": "`nextCursor` of the previous page.",
+        "description": "`nextCursor` of the previous page, unchanged; any other value is refused with 400.",
         "schema": {
           "type": "string"
         }
@@ -1495,7 +1522,8 @@ enum OpenAPIDocument {
         "schema": {
           "type": "string",
           "minLength": 1,
-          "maxLength": 257
+          "maxLength": 257,
+          "pattern": "^(?!\"\"$)(?:[!-~]{1,255}|\"[!-~]{1,255}\")$"
         }
       },
       "X-Request-Id": {

@@ -1,6 +1,7 @@
 import Hummingbird
 import HTTPTypes
 import NIOCore
+import Orders
 
 /// Reads a request body into memory, refusing one over the limit before more than the limit is read.
 enum RequestBodyReader {
@@ -38,65 +39,25 @@ enum RequestBodyReader {
     }
 }
 
-/// The fields of an `application/x-www-form-urlencoded` body (the WHATWG URL standard's parser): `&`
-/// separates pairs, `=` names from values, `+` is a space, `%XX` a byte (a `%` not followed by two hex
-/// digits stays as it is); the decoded bytes must be UTF-8.
+/// The fields of an `application/x-www-form-urlencoded` body (``Orders/URLEncodedForm`` decodes them), or a
+/// 400 for a body that is not UTF-8 once decoded.
 struct FormFields: Sendable {
-    /// The pairs in body order; a repeated name keeps every value.
-    let pairs: [(name: String, value: String)]
+    private let form: URLEncodedForm
 
     /// The first value of `name`, or nil when the body has no such field.
     subscript(name: String) -> String? {
-        pairs.first { $0.name == name }?.value
+        form[name]
     }
 
     /// Parses a form body.
     ///
     /// - Throws: ``WebError`` (400, `malformed-form`) for a name or value that is not UTF-8.
     init(body: [UInt8]) throws(WebError) {
-        var pairs: [(name: String, value: String)] = []
-        for part in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let equals = part.firstIndex(of: UInt8(ascii: "="))
-            let rawName = part[part.startIndex..<(equals ?? part.endIndex)]
-            let rawValue = equals.map { part[part.index(after: $0)...] } ?? []
-            guard let name = Self.decode(rawName), let value = Self.decode(rawValue) else {
-                throw WebError(
-                    status: .badRequest, problem: .malformedForm,
-                    detail: "The form could not be read: it is not UTF-8 text. Please go back to the reservation page and send the form again.")
-            }
-            pairs.append((name, value))
+        guard let form = URLEncodedForm(body: body) else {
+            throw WebError(
+                status: .badRequest, problem: .malformedForm,
+                detail: "The form could not be read: it is not UTF-8 text. Please go back to the reservation page and send the form again.")
         }
-        self.pairs = pairs
-    }
-
-    private static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "+"):
-                decoded.append(UInt8(ascii: " "))
-                index += 1
-            case UInt8(ascii: "%")
-            where index + 2 < bytes.endIndex && hexValue(bytes[index + 1]) != nil && hexValue(bytes[index + 2]) != nil:
-                decoded.append(hexValue(bytes[index + 1])! << 4 | hexValue(bytes[index + 2])!)
-                index += 3
-            default:
-                decoded.append(byte)
-                index += 1
-            }
-        }
-        return String(validating: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        self.form = form
     }
 }

@@ -7,13 +7,15 @@ import Projection
 /// request metrics and the request's log line.
 ///
 /// Errors become answers here, in one place, so that no route can leak internals: a ``WebError`` becomes
-/// a page or an RFC 9457 problem (chosen by path), a Hummingbird 404 becomes "no such page", and anything
+/// a page or an RFC 9457 problem (chosen by path), a Hummingbird 404 becomes "no such page" (or 405 with
+/// `Allow` when the path exists under other methods), and anything
 /// else a 500 that says only that something went wrong (the error itself goes to the log with the id).
 struct RequestObservingMiddleware: RouterMiddleware {
     typealias Context = CafeRequestContext
 
     let pages: SitePages
     let metrics: WebMetrics
+    let routeTable: RouteTable
 
     /// Paths whose errors are answered as `application/problem+json`; every other path gets pages.
     static func answersWithProblems(_ path: String) -> Bool {
@@ -43,6 +45,14 @@ struct RequestObservingMiddleware: RouterMiddleware {
         } catch let error as WebError {
             problem = error.problem
             response = answer(error, to: request, requestID: context.requestID)
+        } catch let error as HTTPError
+            where error.status == .notFound && !routeTable.methods(forPath: request.uri.path).isEmpty
+        {
+            // The path exists, with other methods.
+            let allowed = routeTable.methods(forPath: request.uri.path)
+            let refusal = WebError.methodNotAllowed(method: request.method, path: request.uri.path, allowed: allowed)
+            problem = refusal.problem
+            response = answer(refusal, to: request, requestID: context.requestID)
         } catch let error as HTTPError where error.status == .notFound {
             problem = .noSuchEndpoint
             let notFound =

@@ -29,6 +29,7 @@ enum ProblemType: String, Sendable, CaseIterable {
     case invalidDigest = "invalid-digest"
     case reservationNotFound = "reservation-not-found"
     case noSuchEndpoint = "no-such-endpoint"
+    case methodNotAllowed = "method-not-allowed"
     case bodyTooLarge = "body-too-large"
     case unsupportedMediaType = "unsupported-media-type"
     case invalidIdempotencyKey = "invalid-idempotency-key"
@@ -52,6 +53,7 @@ enum ProblemType: String, Sendable, CaseIterable {
         case .invalidDigest: "That is not a reservation reference"
         case .reservationNotFound: "No such reservation"
         case .noSuchEndpoint: "No such page or endpoint"
+        case .methodNotAllowed: "This method is not allowed here"
         case .bodyTooLarge: "The request body is too large"
         case .unsupportedMediaType: "The request body must be JSON"
         case .invalidIdempotencyKey: "The Idempotency-Key header is not valid"
@@ -81,6 +83,8 @@ enum ProblemType: String, Sendable, CaseIterable {
             "Neither the database nor this node knows a reservation with this reference. When the response says X-Rananeeti-Source: local, the database did not answer in time and the reservation may be known to another node: try again later."
         case .noSuchEndpoint:
             "Nothing is served at this path with this method. The API is described at /api/v1/openapi.json."
+        case .methodNotAllowed:
+            "The path exists, but not with this method. The Allow header lists the methods it takes; the API is described at /api/v1/openapi.json."
         case .bodyTooLarge:
             "The request body is larger than this server reads. A reservation is far smaller; check what is being sent."
         case .unsupportedMediaType:
@@ -108,6 +112,13 @@ extension WebError {
         WebError(
             status: .notFound, problem: .noSuchEndpoint,
             detail: "There is nothing at \(method) \(path). The API is described at /api/v1/openapi.json.")
+    }
+
+    static func methodNotAllowed(method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> WebError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        return WebError(
+            status: .methodNotAllowed, problem: .methodNotAllowed,
+            detail: "\(path) does not take \(method); it takes \(list).", headers: [.allow: list])
     }
 
     static func bodyTooLarge(limit: Int) -> WebError {

@@ -59,6 +59,16 @@ package enum HeaderProblem: Error, Equatable, Sendable {
     case unsupportedVersion(UInt16)
     case implausibleField(String)
 
+    /// Whether the header's checksum held, so that the header is whole and as some writer wrote it, and only
+    /// this version cannot use it (another format version, a field out of range). A crash cannot leave such a
+    /// header behind, so it is damage, never a torn tail.
+    package var checksumHeld: Bool {
+        switch self {
+        case .wrongMagic, .wrongFrameSize, .checksumMismatch: false
+        case .unsupportedVersion, .implausibleField: true
+        }
+    }
+
     package var description: String {
         switch self {
         case .wrongMagic(let magic): "no batch header here (found 0x\(String(magic, radix: 16)))"
@@ -99,7 +109,7 @@ extension BatchFormat {
         guard Int(decoded.payloadLength) >= minimumPayloadLength, Int(decoded.payloadLength) <= maximumPayloadLength
         else { return .failure(.implausibleField("payload length \(decoded.payloadLength)")) }
         guard Int(decoded.uncompressedLength) <= maximumUncompressedLength,
-            decoded.uncompressedLength >= 3 * decoded.count  // every record is at least "{}\n"
+            UInt64(decoded.uncompressedLength) >= 3 * UInt64(decoded.count)  // every record is at least "{}\n"
         else { return .failure(.implausibleField("uncompressed length \(decoded.uncompressedLength)")) }
         guard decoded.firstOffset <= UInt64.max - UInt64(decoded.count) else {
             return .failure(.implausibleField("first offset \(decoded.firstOffset)"))

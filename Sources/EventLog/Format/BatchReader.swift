@@ -7,8 +7,11 @@ package enum BatchAtPosition {
     case end
     /// The file ends inside this batch.
     case incomplete(String)
-    /// The bytes here are not a valid batch. `length` is known when the header itself is valid.
-    case damaged(String, length: Int?)
+    /// The bytes here are not a valid batch: no valid header, or a batch whose hash does not match.
+    case damaged(String)
+    /// A header whose checksum holds but that this version cannot use (another format version, a field out of
+    /// range): written whole by some writer, so never a torn write, always damage to report.
+    case unusable(String)
 }
 
 extension BufferedFileReader {
@@ -33,7 +36,8 @@ extension BufferedFileReader {
                 return .success(.incomplete("file shrank while reading"))
             }
             switch BatchFormat.decodeHeader(raw) {
-            case .failure(let problem): return .success(.damaged(problem.description, length: nil))
+            case .failure(let problem) where problem.checksumHeld: return .success(.unusable(problem.description))
+            case .failure(let problem): return .success(.damaged(problem.description))
             case .success(let decoded): header = decoded
             }
         }
@@ -50,18 +54,22 @@ extension BufferedFileReader {
             let headerBytes = UnsafeRawBufferPointer(rebasing: whole[8..<BatchFormat.framedHeaderLength])
             let payload = UnsafeRawBufferPointer(rebasing: whole[BatchFormat.framedHeaderLength..<length])
             if verifyHash, BatchFormat.chainHash(header: headerBytes, payload: payload) != header.hash {
-                return .success(.damaged("batch hash does not match its contents", length: length))
+                return .success(.damaged("batch hash does not match its contents"))
             }
             return .success(.batch(header, payload: payload))
         }
     }
 
-    /// True when a batch header with a valid checksum starts anywhere in `(position, fileSize)`.
+    /// True when a whole batch starts anywhere in `(position, fileSize)`: a valid header whose payload is all
+    /// there and matches its hash, or a header whose checksum holds but that this version cannot use.
     ///
-    /// Used only after damage was found, to tell a torn last write (nothing valid after it) from damage in the
-    /// middle of the log (valid batches after it). A random match needs the 4-byte magic, the size word and an
-    /// 8-byte BLAKE2b checksum to line up, which data does not do by chance.
-    package func validHeaderExists(after position: Int64, fileSize: Int64) -> Result<Bool, SystemError> {
+    /// Used only after damage was found, to tell the leftovers of a crash (nothing whole after them) from
+    /// damage in the middle of the log (whole batches after it). A crash leaves at most the last group
+    /// unfinished: a torn batch, perhaps followed by pieces of the rest of the group (garbage, zeros, a header
+    /// whose payload never arrived), none of it acknowledged. A whole batch after damage is something that was
+    /// written completely, perhaps acknowledged; what precedes it is no tail. A random match needs the 4-byte
+    /// magic, the size word and an 8-byte BLAKE2b checksum to line up, which data does not do by chance.
+    package func wholeBatchExists(after position: Int64, fileSize: Int64) -> Result<Bool, SystemError> {
         let magic = BatchFormat.headerMagic.littleEndianBytes
         let framed = Int64(BatchFormat.framedHeaderLength)
         var candidate = position + 1
@@ -81,14 +89,11 @@ extension BufferedFileReader {
                 if found == nil { candidate += Int64(chunk.count - 3) }
             }
             guard let at = found else { continue }
-            if at + framed <= fileSize {
-                switch bytes(at: at, count: BatchFormat.framedHeaderLength) {
-                case .failure(let error): return .failure(error)
-                case .success(let raw):
-                    if raw.count == BatchFormat.framedHeaderLength, case .success = BatchFormat.decodeHeader(raw) {
-                        return .success(true)
-                    }
-                }
+            // (The chunk is gone now: `batch(at:)` reads through the same window.)
+            switch batch(at: at, fileSize: fileSize, loadPayload: false, verifyHash: true) {
+            case .failure(let error): return .failure(error)
+            case .success(.batch), .success(.unusable): return .success(true)
+            case .success(.end), .success(.incomplete), .success(.damaged): break
             }
             candidate = at + 1
         }

@@ -51,10 +51,11 @@ package enum SegmentIndexFile {
             let entryCount = Int(raw.loadLE(UInt32.self, at: 136))
             guard body.count == fixedLength + entryCount * 16 else { return nil }
             let hasBatches = raw.loadLE(UInt32.self, at: 140) & 1 == 1
+            guard let batchCount = Int(exactly: raw.loadLE(UInt64.self, at: 32)) else { return nil }
             var summary = SegmentSummary(base: base)
             summary.size = size
             summary.nextOffset = raw.loadLE(UInt64.self, at: 24)
-            summary.batchCount = Int(raw.loadLE(UInt64.self, at: 32))
+            summary.batchCount = batchCount
             summary.uncompressedBytes = Int64(bitPattern: raw.loadLE(UInt64.self, at: 40))
             if hasBatches {
                 summary.firstAppendedAtMillis = Int64(bitPattern: raw.loadLE(UInt64.self, at: 48))
@@ -71,8 +72,38 @@ package enum SegmentIndexFile {
                         offset: raw.loadLE(UInt64.self, at: at),
                         position: Int64(bitPattern: raw.loadLE(UInt64.self, at: at + 8))))
             }
-            return summary
+            return isPossible(summary) ? summary : nil
         }
+    }
+
+    /// Whether a walk over a segment of `summary.size` bytes could have produced `summary`.
+    ///
+    /// The checksum only says that the bytes are the ones written; this says that what they describe can
+    /// exist, so that an index written wrong (by a bug, or by hand) is rebuilt rather than believed: a
+    /// segment with batches but no chain hashes would let the next segment's link go unchecked, and an
+    /// entry outside the segment would send a reader to the wrong byte.
+    private static func isPossible(_ summary: SegmentSummary) -> Bool {
+        let minimumBatchLength = Int64(BatchFormat.framedHeaderLength + BatchFormat.minimumPayloadLength)
+        guard summary.size >= 0, summary.nextOffset >= summary.base, summary.uncompressedBytes >= 0,
+            (summary.lastHash != nil) == (summary.batchCount > 0),
+            Int64(summary.batchCount) <= summary.size / minimumBatchLength,
+            UInt64(summary.batchCount) <= summary.recordCount
+        else { return false }
+        if let last = summary.lastBatchPosition {
+            guard last >= 0, last <= summary.size - minimumBatchLength else { return false }
+        }
+        // Entries: the first batch first, then ever later batches, all inside the segment.
+        let firstEntry = SparseIndexEntry(offset: summary.base, position: 0)
+        guard summary.index.first.map({ $0 == firstEntry }) ?? (summary.batchCount == 0) else { return false }
+        for (earlier, later) in zip(summary.index, summary.index.dropFirst()) {
+            guard later.offset > earlier.offset, later.position > earlier.position else { return false }
+        }
+        if let last = summary.index.last {
+            guard last.offset < summary.nextOffset, last.position <= (summary.lastBatchPosition ?? -1) else {
+                return false
+            }
+        }
+        return true
     }
 
     /// Writes the index through a temporary name and a rename, so a reader never sees half of one.

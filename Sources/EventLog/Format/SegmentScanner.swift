@@ -72,23 +72,20 @@ package enum SegmentScanner {
             switch found {
             case .end:
                 return .success(SegmentScan(summary: summary, stop: .cleanEnd))
-            case .incomplete(let reason):
-                return .success(SegmentScan(summary: summary, stop: .tornTail(position: position, reason: reason)))
-            case .damaged(let reason, let length):
-                let validFollows: Bool
-                if let length {
-                    validFollows = position + Int64(length) < fileSize
-                } else {
-                    switch reader.validHeaderExists(after: position, fileSize: fileSize) {
-                    case .failure(let error): return .failure(error)
-                    case .success(let exists): validFollows = exists
-                    }
+            case .unusable(let reason):
+                return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
+            case .incomplete(let reason), .damaged(let reason):
+                // A crash leaves pieces of its last group at the end of the file and nothing whole after
+                // them; a whole batch anywhere after this point means damage instead (BatchReader,
+                // `wholeBatchExists`).
+                switch reader.wholeBatchExists(after: position, fileSize: fileSize) {
+                case .failure(let error): return .failure(error)
+                case .success(true):
+                    let reason = reason + "; valid data follows, so this is not a torn write"
+                    return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
+                case .success(false):
+                    return .success(SegmentScan(summary: summary, stop: .tornTail(position: position, reason: reason)))
                 }
-                let stop: ScanStop =
-                    validFollows
-                    ? .corrupt(position: position, reason: reason + "; valid data follows, so this is not a torn write")
-                    : .tornTail(position: position, reason: reason)
-                return .success(SegmentScan(summary: summary, stop: stop))
             case .batch(let header, let payload):
                 if header.firstOffset != summary.nextOffset {
                     let reason = "batch starts at offset \(header.firstOffset), expected \(summary.nextOffset)"

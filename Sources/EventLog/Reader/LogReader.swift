@@ -136,18 +136,23 @@ public final class LogReader {
                 guard try isLastSegment(current.base) else {
                     throw LogError.corrupt(current.reader.path, at: current.position, "a sealed segment ends inside a batch (\(reason))")
                 }
+                // Another process may be writing these very bytes: read them afresh next time. A write in
+                // progress is the end of the file; a whole batch after it would be damage (SegmentScanner).
+                if board == nil,
+                    (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
+                {
+                    throw LogError.corrupt(current.reader.path, at: current.position, reason + "; valid data follows")
+                }
                 unreadableTail = (current.reader.path, current.position, reason)
-                // Another process may be writing these very bytes: read them afresh next time.
                 current.reader.invalidate()
                 return nil
-            case .damaged(let reason, let length):
+            case .unusable(let reason):
+                throw LogError.corrupt(current.reader.path, at: current.position, reason)
+            case .damaged(let reason):
                 if board == nil, try isLastSegment(current.base) {
-                    let validFollows: Bool
-                    if let length {
-                        validFollows = current.position + Int64(length) < readable
-                    } else {
-                        validFollows = (try? current.reader.validHeaderExists(after: current.position, fileSize: readable).get()) ?? true
-                    }
+                    // The rule recovery applies (SegmentScanner): a tail only when no whole batch follows.
+                    let validFollows =
+                        (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
                     if !validFollows {
                         unreadableTail = (current.reader.path, current.position, reason)
                         current.reader.invalidate()
@@ -192,7 +197,8 @@ public final class LogReader {
         records.reserveCapacity(Int(header.count))
         var start = 0
         lines.withUnsafeBytes { raw in
-            while start < raw.count {
+            // No more lines than the header says: the offsets past them could overflow.
+            while start < raw.count, records.count < Int(header.count) {
                 guard let found = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
                 records.append(LogRecord(offset: header.firstOffset + UInt64(records.count), bytes: lines[start..<end]))
@@ -200,7 +206,8 @@ public final class LogReader {
             }
         }
         guard records.count == Int(header.count), start == lines.count else {
-            throw LogError.corrupt(path, at: position, "the batch holds \(records.count) lines, its header says \(header.count)")
+            throw LogError.corrupt(
+                path, at: position, "the batch's lines do not match its header's record count, \(header.count)")
         }
         return records
     }

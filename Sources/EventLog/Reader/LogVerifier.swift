@@ -1,3 +1,5 @@
+import Glibc
+
 /// A full check of a log directory, for auditors: every batch's header, hash and payload, the offsets, and the
 /// hash chain from the first batch to the last, across segments.
 public enum LogVerifier {
@@ -119,7 +121,12 @@ public enum LogVerifier {
         var start = 0
         return lines.withUnsafeBytes { raw -> String? in
             while start < raw.count {
-                let end = raw[start...].firstIndex(of: 0x0A)!
+                // Checked before counting on: the header keeps firstOffset + count within 64 bits, lines
+                // beyond its count need not.
+                guard expected < header.endOffset else { return "the batch holds more lines than its header's \(header.count)" }
+                // The last byte is a line feed, so one is always found.
+                let lineFeed = memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(lineFeed))
                 let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 guard RecordEnvelope.offset(inStampedLine: line) == expected else {
                     return "record \(expected - header.firstOffset) of the batch does not carry offset \(expected)"

@@ -8,6 +8,10 @@ package func currentTimeMillis() -> Int64 {
 }
 
 /// RFC 3339 with milliseconds in UTC, e.g. `2026-11-29T03:06:17.123Z`.
+///
+/// Defined for every `Int64`, as it also shows times read from a damaged or hand-made log: a year outside
+/// 0000–9999 is written with a sign and all its digits (ISO 8601's expanded form), e.g.
+/// `-292275055-05-16T16:47:04.192Z`.
 public func formatTimestamp(millis: Int64) -> String {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(24)
@@ -16,12 +20,28 @@ public func formatTimestamp(millis: Int64) -> String {
 }
 
 package func appendTimestamp(millis: Int64, to out: inout [UInt8]) {
-    let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
-    let milli = Int(millis - seconds * 1000)
-    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-    let secondOfDay = Int(seconds - days * 86_400)
+    // Floor division by remainders, which cannot overflow at Int64.min as `millis - 999` did.
+    var (seconds, milli64) = millis.quotientAndRemainder(dividingBy: 1000)
+    if milli64 < 0 {
+        seconds -= 1
+        milli64 += 1000
+    }
+    var (days, secondOfDay64) = seconds.quotientAndRemainder(dividingBy: 86_400)
+    if secondOfDay64 < 0 {
+        days -= 1
+        secondOfDay64 += 86_400
+    }
+    let milli = Int(milli64)
+    let secondOfDay = Int(secondOfDay64)
     let (year, month, day) = civilDate(daysSinceEpoch: days)
-    appendDigits(Int(year), width: 4, to: &out)
+    if (0...9999).contains(year) {
+        appendDigits(Int(year), width: 4, to: &out)
+    } else {
+        out.append(UInt8(ascii: year < 0 ? "-" : "+"))
+        let digits = String(year.magnitude)
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: max(0, 4 - digits.utf8.count)))
+        out.append(contentsOf: digits.utf8)
+    }
     out.append(UInt8(ascii: "-"))
     appendDigits(month, width: 2, to: &out)
     out.append(UInt8(ascii: "-"))

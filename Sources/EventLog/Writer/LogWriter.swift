@@ -134,6 +134,8 @@ package final class LogWriter: @unchecked Sendable {
         _ records: [[UInt8]], size: Int, waiter: UnsafeContinuation<AppendReceipt, any Error>?, _ state: inout Shared
     ) throws -> AppendReceipt {
         try state.checkAccepting()
+        // Only a log whose last batch claims offsets near 2^64 (written by hand) gets here.
+        guard UInt64(records.count) <= UInt64.max - state.nextOffset else { throw LogError.offsetsExhausted }
         // appendedAt never goes backwards, even when the wall clock does: readers may rely on time order.
         let millis = max(configuration.clockMillis(), state.lastMillis)
         state.lastMillis = millis

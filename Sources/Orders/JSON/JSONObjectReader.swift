@@ -346,6 +346,7 @@ struct JSONObjectReader {
         guard index < bytes.count, ASCII.isDigit(bytes[index]) else {
             throw JSONSyntaxError(at: index, "expected a digit")
         }
+        let integerStart = index
         var magnitude: UInt64 = 0
         var fitsInUInt64 = true
         if bytes[index] == ASCII.zero {
@@ -362,21 +363,64 @@ struct JSONObjectReader {
                 index += 1
             }
         }
+        let integerDigits = integerStart..<index
+        var fractionDigits = index..<index
+        var exponent = 0
         var isInteger = true
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
+            let fractionStart = index
             index = try skipDigits(from: index)
+            fractionDigits = fractionStart..<index
         }
         if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
             isInteger = false
             index += 1
+            let exponentNegative = index < bytes.count && bytes[index] == ASCII.minus
             if index < bytes.count, bytes[index] == ASCII.plus || bytes[index] == ASCII.minus { index += 1 }
+            let exponentStart = index
             index = try skipDigits(from: index)
+            // Saturates far beyond any exponent that can leave a 64-bit whole number.
+            for digit in bytes[exponentStart..<index] {
+                exponent = min(exponent * 10 + Int(digit - ASCII.zero), 1_000_000)
+            }
+            if exponentNegative { exponent = -exponent }
         }
         position = index
-        guard isInteger, fitsInUInt64 else { return .nonIntegerNumber }
+        guard isInteger else {
+            return .nonIntegerNumber(
+                whole: wholeValue(integerDigits: integerDigits, fractionDigits: fractionDigits, exponent: exponent)
+                    .map { JSONInteger(isNegative: negative, magnitude: $0) })
+        }
+        guard fitsInUInt64 else { return .nonIntegerNumber(whole: nil) }
         return .integer(JSONInteger(isNegative: negative, magnitude: magnitude))
+    }
+
+    /// The magnitude of a number written with a fraction or an exponent (`2.0`, `1e3`, `2500e-2`) when its
+    /// value is a whole number that fits in 64 bits: the same number as an integer, in JSON's data model.
+    private func wholeValue(integerDigits: Range<Int>, fractionDigits: Range<Int>, exponent: Int) -> UInt64? {
+        let digitCount = integerDigits.count + fractionDigits.count
+        func digit(_ i: Int) -> UInt64 {
+            let byte =
+                i < integerDigits.count
+                ? bytes[integerDigits.lowerBound + i] : bytes[fractionDigits.lowerBound + i - integerDigits.count]
+            return UInt64(byte - ASCII.zero)
+        }
+        // The digits before the decimal point once the exponent has moved it.
+        let point = integerDigits.count + exponent
+        guard let firstNonZero = (0..<digitCount).first(where: { digit($0) != 0 }) else { return 0 }
+        let afterPoint = min(max(point, 0), digitCount)..<digitCount
+        guard afterPoint.allSatisfy({ digit($0) == 0 }), point > firstNonZero else { return nil }
+        guard point - firstNonZero <= 20 else { return nil }  // at least 10^20: more than 64 bits
+        var value: UInt64 = 0
+        for i in firstNonZero..<point {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(i < digitCount ? digit(i) : 0)
+            if overflow1 || overflow2 { return nil }
+            value = sum
+        }
+        return value
     }
 
     /// Skips one or more digits; returns the index after them.
@@ -481,8 +525,10 @@ struct JSONInteger {
 enum JSONValue {
     case string(JSONString)
     case integer(JSONInteger)
-    /// A valid number with a fraction or exponent, or too large for 64 bits.
-    case nonIntegerNumber
+    /// A valid number with a fraction or exponent, or too large for 64 bits. `whole` is its value when it
+    /// has a fraction or exponent but is a whole number within 64 bits (`2.0`, `1e2`): the same number as
+    /// the integer in JSON's data model, for readers that take it as one.
+    case nonIntegerNumber(whole: JSONInteger?)
     case bool(Bool)
     case null
     /// A nested object, checked and skipped.

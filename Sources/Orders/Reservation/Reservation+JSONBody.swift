@@ -22,7 +22,8 @@ extension Reservation {
     ///     {"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00",
     ///      "notes": "window seat", "testFailures": false}
     ///
-    /// `name`, `people` (an integer) and `datetime` (a string as for the form) are
+    /// `name`, `people` (an integer; `2.0` and `2e0` are 2, as in JSON's data model) and `datetime` (a
+    /// string as for the form) are
     /// required; `notes` may be absent, null or a string; `testFailures` may be absent
     /// (false) or a boolean. Any other field, or a field given twice, is refused. Texts are
     /// trimmed and normalised as for the form.
@@ -69,7 +70,8 @@ extension Reservation {
                 switch (BodyField(rawValue: index)!, field.value) {
                 case (.name, .string(let text)): draft.name = ReservationRules.name(reader.decodeString(text))
                 case (.name, _): draft.name = .invalid(Message.nameNotString)
-                case (.people, .integer(let integer)):
+                // 2.0 and 2e0 are the number 2 in JSON's data model (and in JSON Schema's `integer`).
+                case (.people, .integer(let integer)), (.people, .nonIntegerNumber(whole: let integer?)):
                     draft.people =
                         integer.isNegative || integer.magnitude > UInt64(ReservationRules.peopleRange.upperBound)
                         ? .invalid(Message.peopleInvalid) : ReservationRules.people(Int(integer.magnitude))
