@@ -115,22 +115,25 @@ def valid_header(data, at):
     if hashlib.blake2b(h[:104], digest_size=8).digest() != h[104:112]:
         return None
     version, flags, count, first, t0, t1, plen, ulen = struct.unpack_from("<HHIQqqII", h, 0)
-    return dict(version=version, count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
+    return dict(version=version, flags=flags, count=count, first=first, t0=t0, t1=t1, plen=plen, ulen=ulen,
                 prev=h[40:72], hash=h[72:104], raw=h)
 
 
 def usable(header):
-    return (header["version"] == 1 and header["count"] >= 1 and 11 <= header["plen"] <= 80 << 20
+    return (header["version"] == 1 and header["flags"] & ~1 == 0 and header["count"] >= 1 and 11 <= header["plen"] <= 80 << 20
             and 3 * header["count"] <= header["ulen"] <= 64 << 20 and header["first"] + header["count"] < 1 << 64)
 
 
-def whole_batch(data, at):
-    """A valid header with its whole payload and a matching hash, or a checksummed header this reader cannot use."""
+def group_start(data, at):
+    """A whole batch starting a write group (flag bit 0 clear, whole payload, matching hash), or a checksummed
+    header this reader cannot use."""
     header = valid_header(data, at)
     if header is None:
         return False
     if not usable(header):
         return True
+    if header["flags"] & 1:
+        return False
     end = at + FRAMED + header["plen"]
     if end > len(data):
         return False
@@ -164,9 +167,9 @@ def walk_segment(path, base, expected_prev, is_last, dump):
                 digest = hashlib.blake2b(header["raw"][:72] + payload, digest_size=32).digest()
                 if digest != header["hash"]:
                     tail = "batch hash does not match"
-        if tail is not None and any(whole_batch(data, q) for q in range(pos + 1, len(data) - FRAMED + 1)
+        if tail is not None and any(group_start(data, q) for q in range(pos + 1, len(data) - FRAMED + 1)
                                     if data[q:q + 4] == b"\x5e\x2a\x4d\x18"):
-            raise Damage(path, pos, tail + "; valid data follows, so this is not a torn write")
+            raise Damage(path, pos, tail + "; a later write group follows, so this is not a torn write")
         if tail is not None:
             if is_last:
                 return next_offset, prev, (path, pos, tail)

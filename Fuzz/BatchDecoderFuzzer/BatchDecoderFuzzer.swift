@@ -222,8 +222,8 @@ enum BatchDecoderFuzzer {
             if let saved = cut.savedTo {
                 require(readWholeFile(saved)?.elementsEqual(original[position...]) == true, "the saved tail is not the bytes cut")
             }
-            // Only a tail: no whole batch starts after the cut.
-            require(!Oracle.wholeBatchStarts(in: original, after: position), "cut at \(position), but a whole batch follows")
+            // Only a tail: no later write group starts after the cut.
+            require(!Oracle.writeGroupStarts(in: original, after: position), "cut at \(position), but a later write group follows")
             require(position >= before.endPosition, "cut at \(position), before records a reader returned (up to \(before.endPosition))")
             if verified.problem == nil {
                 require(Int64(position) == verified.unfinishedTail?.byteOffset, "cut at \(position), verify saw the tail at \(verified.unfinishedTail.map { "\($0.byteOffset)" } ?? "none")")

@@ -15,6 +15,8 @@ enum Oracle {
         var uncompressedLength: Int
         var previousHash: [UInt8]
         var hash: [UInt8]
+        /// Header bytes 2–3.
+        var flags: UInt16
 
         var totalLength: Int { Oracle.framedHeaderLength + payloadLength }
         var end: Int { position + totalLength }
@@ -30,7 +32,8 @@ enum Oracle {
         return Header(
             position: position, count: u32(bytes, h + 4), firstOffset: u64(bytes, h + 8),
             payloadLength: Int(u32(bytes, h + 32)), uncompressedLength: Int(u32(bytes, h + 36)),
-            previousHash: Array(bytes[h + 40..<h + 72]), hash: Array(bytes[h + 72..<h + 104]))
+            previousHash: Array(bytes[h + 40..<h + 72]), hash: Array(bytes[h + 72..<h + 104]),
+            flags: UInt16(bytes[h + 2]) | UInt16(bytes[h + 3]) << 8)
     }
 
     /// Whether the batch's stored hash is BLAKE2b-32 over header bytes 0–71 and its payload, all present.
@@ -44,18 +47,19 @@ enum Oracle {
     /// Whether the format page lets a reader use a header whose checksum holds.
     static func isUsable(_ header: Header, in bytes: [UInt8]) -> Bool {
         let version = UInt16(bytes[header.position + 8]) | UInt16(bytes[header.position + 9]) << 8
-        return version == 1 && header.count >= 1 && (11...(80 << 20)).contains(header.payloadLength)
+        return version == 1 && header.flags & ~1 == 0 && header.count >= 1 && (11...(80 << 20)).contains(header.payloadLength)
             && header.uncompressedLength >= 3 * Int(header.count) && header.uncompressedLength <= 64 << 20
             && !header.firstOffset.addingReportingOverflow(UInt64(header.count)).overflow
     }
 
-    /// Whether a whole batch starts anywhere after `position`: a valid header with its whole payload and a
-    /// matching hash, or a header whose checksum holds but that a reader cannot use.
-    static func wholeBatchStarts(in bytes: [UInt8], after position: Int) -> Bool {
+    /// Whether a later write group starts anywhere after `position`: a valid header without the
+    /// continues-the-group flag (bit 0) with its whole payload and a matching hash, or a header whose checksum
+    /// holds but that a reader cannot use.
+    static func writeGroupStarts(in bytes: [UInt8], after position: Int) -> Bool {
         var candidate = position + 1
         while bytes.count - candidate >= framedHeaderLength {
             if bytes[candidate] == magic[0], let found = header(in: bytes, at: candidate),
-                !isUsable(found, in: bytes) || hashHolds(found, in: bytes)
+                !isUsable(found, in: bytes) || (found.flags & 1 == 0 && hashHolds(found, in: bytes))
             {
                 return true
             }

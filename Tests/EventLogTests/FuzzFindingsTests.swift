@@ -174,6 +174,66 @@ struct FuzzFindingsTests {
         }
     }
 
+    /// One `pwrite` of several batches may reach the disk in any order: its first batch torn, the later ones
+    /// whole. None of it was synced, so it is a tail; only a whole batch that starts a later group is damage.
+    @Test("a torn group whose later batches arrived whole is a tail; a later group after damage is not")
+    func tornGroupWithWholeBatchesAfter() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            _ = try await log.append(sampleRecord(0))
+            // About 3 MiB in one append: one write group of several batches of at most 1 MiB each.
+            _ = try await log.append(contentsOf: (1...15_000).map(sampleRecord))
+            await log.close()
+            let segment = dir.appending("00000000000000000000.lz4")
+            let original = try fileBytes(segment)
+            let batches = try batchPositions(segment)
+            #expect(batches.count >= 3, "the big append became several batches")
+            #expect(batches.map(\.header.continuesWriteGroup) == [false, false] + Array(repeating: true, count: batches.count - 2))
+
+            // The group's first batch torn inside its payload; the rest of the group whole behind it.
+            let groupStart = Int(batches[1].position)
+            var torn = original
+            torn[groupStart + BatchFormat.framedHeaderLength + 40] ^= 0xFF
+            try writeFileBytes(segment, torn)
+            let verified = try LogVerifier.verify(directory: dir.path)
+            #expect(verified.problem == nil && verified.unfinishedTail?.byteOffset == Int64(groupStart))
+            #expect(try readAll(try LogReader(directory: dir.path)).map(\.offset) == [0])
+            #expect(try run("/usr/bin/env", ["python3", LogFormatTests.independentReader, dir.path]).status == 3)
+            let reopened = try EventLog(directory: dir.path)
+            #expect(reopened.recovery.cutTail?.byteOffset == Int64(groupStart))
+            #expect(reopened.recovery.nextOffset == 1)
+            await reopened.close()
+            #expect(try fileBytes(segment) == Array(original[..<groupStart]))
+
+            // The same torn group followed by a group that was begun after it: the torn group had been synced,
+            // perhaps acknowledged, so this is damage and nothing is cut.
+            let laterGroup = Array(original[..<groupStart])  // one whole batch, flag clear
+            try writeFileBytes(segment, torn + laterGroup)
+            #expect { _ = try EventLog(directory: dir.path) } throws: { ($0 as? LogError)?.byteOffset == Int64(groupStart) }
+            #expect(try fileBytes(segment) == torn + laterGroup, "nothing was cut")
+            #expect(try LogVerifier.verify(directory: dir.path).problem?.byteOffset == Int64(groupStart))
+            #expect(try run("/usr/bin/env", ["python3", LogFormatTests.independentReader, dir.path]).status == 1)
+        }
+    }
+
+    @Test("a header with an undefined flag bit is damage, never a tail")
+    func undefinedFlag() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            for n in 0..<2 { _ = try await log.append(sampleRecord(n)) }
+            await log.close()
+            let segment = dir.appending("00000000000000000000.lz4")
+            var bytes = try fileBytes(segment)
+            let last = try batchPositions(segment)[1].position
+            rewriteHeader(&bytes, at: Int(last)) { $0[2] = 0x02 }
+            try writeFileBytes(segment, bytes)
+            #expect { _ = try EventLog(directory: dir.path) } throws: { ($0 as? LogError)?.byteOffset == last }
+            #expect(try fileBytes(segment) == bytes, "nothing was cut")
+            #expect(try LogVerifier.verify(directory: dir.path).problem?.byteOffset == last)
+            #expect(try run("/usr/bin/env", ["python3", LogFormatTests.independentReader, dir.path]).status == 1)
+        }
+    }
+
     @Test("a batch that runs past the end of the file with a whole batch inside it is damage, for recovery and readers")
     func wholeBatchInsideAnIncompleteOne() async throws {
         try await withTemporaryDirectory { dir in

@@ -8,7 +8,7 @@
 /// Header, all integers little-endian:
 ///
 ///     0   u16   format version (1)
-///     2   u16   flags (0; reserved)
+///     2   u16   flags: bit 0 set when the batch continues the write group of the batch before it; others 0
 ///     4   u32   record count (>= 1)
 ///     8   u64   offset of the first record
 ///     16  i64   appendedAt of the first record, ms since the Unix epoch (UTC)
@@ -24,6 +24,10 @@ package enum BatchFormat {
     /// The skippable frame's magic and size words plus the header.
     package static let framedHeaderLength = 8 + headerLength
     package static let formatVersion: UInt16 = 1
+    /// Flag bit 0: this batch was written by the same `pwrite` and made durable by the same `fdatasync` as the
+    /// batch before it. Recovery needs it to tell the leftovers of one unfinished group from damage.
+    package static let continuesWriteGroupFlag: UInt16 = 1
+    package static let knownFlags: UInt16 = continuesWriteGroupFlag
     package static let hashedHeaderLength = 72
     package static let checksummedHeaderLength = 104
     /// A standard LZ4 frame is at least magic (4) + frame descriptor (3) + end mark (4) bytes.
@@ -44,6 +48,8 @@ package struct BatchHeader: Equatable, Sendable {
     package var uncompressedLength: UInt32
     package var previousHash: ChainHash
     package var hash: ChainHash
+    /// Written in the same write group as the batch before it (flag bit 0); false for the first batch of a group.
+    package var continuesWriteGroup = false
 
     /// The offset after this batch's last record.
     package var endOffset: UInt64 { firstOffset + UInt64(count) }
@@ -95,6 +101,10 @@ extension BatchFormat {
         }
         let version = header.loadLE(UInt16.self, at: 0)
         guard version == formatVersion else { return .failure(.unsupportedVersion(version)) }
+        let flags = header.loadLE(UInt16.self, at: 2)
+        guard flags & ~knownFlags == 0 else {
+            return .failure(.implausibleField("flags 0x\(String(flags, radix: 16)) (only bit 0 is defined)"))
+        }
         let decoded = BatchHeader(
             count: header.loadLE(UInt32.self, at: 4),
             firstOffset: header.loadLE(UInt64.self, at: 8),
@@ -103,7 +113,8 @@ extension BatchFormat {
             payloadLength: header.loadLE(UInt32.self, at: 32),
             uncompressedLength: header.loadLE(UInt32.self, at: 36),
             previousHash: ChainHash(UnsafeRawBufferPointer(rebasing: header[40..<72])),
-            hash: ChainHash(UnsafeRawBufferPointer(rebasing: header[72..<104]))
+            hash: ChainHash(UnsafeRawBufferPointer(rebasing: header[72..<104])),
+            continuesWriteGroup: flags & continuesWriteGroupFlag != 0
         )
         guard decoded.count >= 1 else { return .failure(.implausibleField("record count 0")) }
         guard Int(decoded.payloadLength) >= minimumPayloadLength, Int(decoded.payloadLength) <= maximumPayloadLength
@@ -129,6 +140,7 @@ extension BatchFormat {
     ///
     /// - Parameters:
     ///   - lines: the records, each a JSON object followed by "\n".
+    ///   - continuesWriteGroup: the batch goes into the same `pwrite` as the batch before it.
     /// - Returns: the batch's header (with its hash).
     package static func appendBatch(
         lines: UnsafeRawBufferPointer,
@@ -136,6 +148,7 @@ extension BatchFormat {
         firstOffset: UInt64,
         appendedAtMillis: ClosedRange<Int64>,
         previousHash: ChainHash,
+        continuesWriteGroup: Bool = false,
         to output: inout [UInt8]
     ) -> BatchHeader {
         precondition(count >= 1 && lines.count <= maximumUncompressedLength)
@@ -152,11 +165,11 @@ extension BatchFormat {
             count: UInt32(count), firstOffset: firstOffset,
             firstAppendedAtMillis: appendedAtMillis.lowerBound, lastAppendedAtMillis: appendedAtMillis.upperBound,
             payloadLength: UInt32(payloadLength), uncompressedLength: UInt32(lines.count),
-            previousHash: previousHash, hash: .genesis)
+            previousHash: previousHash, hash: .genesis, continuesWriteGroup: continuesWriteGroup)
         output.withUnsafeMutableBytes { buffer in
             let h = UnsafeMutableRawBufferPointer(rebasing: buffer[headerStart..<headerStart + headerLength])
             h.storeLE(formatVersion, at: 0)
-            h.storeLE(UInt16(0), at: 2)
+            h.storeLE(continuesWriteGroup ? continuesWriteGroupFlag : 0, at: 2)
             h.storeLE(header.count, at: 4)
             h.storeLE(header.firstOffset, at: 8)
             h.storeLE(UInt64(bitPattern: header.firstAppendedAtMillis), at: 16)

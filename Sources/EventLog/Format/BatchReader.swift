@@ -60,16 +60,18 @@ extension BufferedFileReader {
         }
     }
 
-    /// True when a whole batch starts anywhere in `(position, fileSize)`: a valid header whose payload is all
-    /// there and matches its hash, or a header whose checksum holds but that this version cannot use.
+    /// True when a later write group starts anywhere in `(position, fileSize)`: a valid header without the
+    /// continues-the-group flag whose payload is all there and matches its hash, or a header whose checksum
+    /// holds but that this version cannot use.
     ///
-    /// Used only after damage was found, to tell the leftovers of a crash (nothing whole after them) from
-    /// damage in the middle of the log (whole batches after it). A crash leaves at most the last group
-    /// unfinished: a torn batch, perhaps followed by pieces of the rest of the group (garbage, zeros, a header
-    /// whose payload never arrived), none of it acknowledged. A whole batch after damage is something that was
-    /// written completely, perhaps acknowledged; what precedes it is no tail. A random match needs the 4-byte
-    /// magic, the size word and an 8-byte BLAKE2b checksum to line up, which data does not do by chance.
-    package func wholeBatchExists(after position: Int64, fileSize: Int64) -> Result<Bool, SystemError> {
+    /// Used only after damage was found, to tell the leftovers of a crash from damage in the middle of the log.
+    /// A crash leaves at most the last write group unfinished, and the pages of its one `pwrite` may reach the
+    /// disk in any order: a torn batch may be followed by garbage, zeros, a header whose payload never arrived,
+    /// or whole batches of the same group (flagged as continuing it), none of it acknowledged. A whole batch
+    /// that starts a group was written after the damaged group was synced, so the damage is no tail. A random
+    /// match needs the 4-byte magic, the size word and an 8-byte BLAKE2b checksum to line up, which data does
+    /// not do by chance.
+    package func writeGroupStartExists(after position: Int64, fileSize: Int64) -> Result<Bool, SystemError> {
         let magic = BatchFormat.headerMagic.littleEndianBytes
         let framed = Int64(BatchFormat.framedHeaderLength)
         var candidate = position + 1
@@ -92,8 +94,9 @@ extension BufferedFileReader {
             // (The chunk is gone now: `batch(at:)` reads through the same window.)
             switch batch(at: at, fileSize: fileSize, loadPayload: false, verifyHash: true) {
             case .failure(let error): return .failure(error)
-            case .success(.batch), .success(.unusable): return .success(true)
-            case .success(.end), .success(.incomplete), .success(.damaged): break
+            case .success(.batch(let header, _)) where !header.continuesWriteGroup: return .success(true)
+            case .success(.unusable): return .success(true)
+            case .success(.batch), .success(.end), .success(.incomplete), .success(.damaged): break
             }
             candidate = at + 1
         }

@@ -75,13 +75,13 @@ package enum SegmentScanner {
             case .unusable(let reason):
                 return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
             case .incomplete(let reason), .damaged(let reason):
-                // A crash leaves pieces of its last group at the end of the file and nothing whole after
-                // them; a whole batch anywhere after this point means damage instead (BatchReader,
-                // `wholeBatchExists`).
-                switch reader.wholeBatchExists(after: position, fileSize: fileSize) {
+                // A crash leaves pieces of its last write group at the end of the file, and no later group;
+                // a whole batch starting a group anywhere after this point means damage instead
+                // (BatchReader, `writeGroupStartExists`).
+                switch reader.writeGroupStartExists(after: position, fileSize: fileSize) {
                 case .failure(let error): return .failure(error)
                 case .success(true):
-                    let reason = reason + "; valid data follows, so this is not a torn write"
+                    let reason = reason + "; a later write group follows, so this is not a torn write"
                     return .success(SegmentScan(summary: summary, stop: .corrupt(position: position, reason: reason)))
                 case .success(false):
                     return .success(SegmentScan(summary: summary, stop: .tornTail(position: position, reason: reason)))

@@ -137,11 +137,11 @@ public final class LogReader {
                     throw LogError.corrupt(current.reader.path, at: current.position, "a sealed segment ends inside a batch (\(reason))")
                 }
                 // Another process may be writing these very bytes: read them afresh next time. A write in
-                // progress is the end of the file; a whole batch after it would be damage (SegmentScanner).
+                // progress is the end of the file; a later write group after it would be damage (SegmentScanner).
                 if board == nil,
-                    (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
+                    (try? current.reader.writeGroupStartExists(after: current.position, fileSize: readable).get()) ?? true
                 {
-                    throw LogError.corrupt(current.reader.path, at: current.position, reason + "; valid data follows")
+                    throw LogError.corrupt(current.reader.path, at: current.position, reason + "; a later write group follows")
                 }
                 unreadableTail = (current.reader.path, current.position, reason)
                 current.reader.invalidate()
@@ -150,9 +150,9 @@ public final class LogReader {
                 throw LogError.corrupt(current.reader.path, at: current.position, reason)
             case .damaged(let reason):
                 if board == nil, try isLastSegment(current.base) {
-                    // The rule recovery applies (SegmentScanner): a tail only when no whole batch follows.
+                    // The rule recovery applies (SegmentScanner): a tail only when no later write group follows.
                     let validFollows =
-                        (try? current.reader.wholeBatchExists(after: current.position, fileSize: readable).get()) ?? true
+                        (try? current.reader.writeGroupStartExists(after: current.position, fileSize: readable).get()) ?? true
                     if !validFollows {
                         unreadableTail = (current.reader.path, current.position, reason)
                         current.reader.invalidate()

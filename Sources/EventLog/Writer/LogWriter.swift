@@ -253,7 +253,7 @@ package final class LogWriter: @unchecked Sendable {
                     BatchFormat.appendBatch(
                         lines: UnsafeRawBufferPointer(rebasing: raw[plan.bytes]), count: plan.count,
                         firstOffset: plan.firstOffset, appendedAtMillis: plan.millis, previousHash: lastHash,
-                        to: &thread.output)
+                        continuesWriteGroup: nextPlan > groupStart, to: &thread.output)
                 }
                 summary.record(header, at: position)
                 lastHash = header.hash
