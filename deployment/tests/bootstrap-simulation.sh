@@ -118,6 +118,9 @@ cat > "$T/inside.sh" <<'EOF'
 #!/bin/bash
 set -uo pipefail
 scenario=$1
+# Out of the working directory first: it may be under /tmp, which is hidden below, and a program started
+# there (pyenv's python3 shim, for one) fails when it cannot enter it.
+cd "$T" || exit 1
 mount --make-rprivate /
 cp -a /etc "$T/etc-$scenario" && mount --bind "$T/etc-$scenario" /etc
 for d in /opt /usr/local/sbin /var/lib /tmp; do mount -t tmpfs tmpfs "$d"; done
