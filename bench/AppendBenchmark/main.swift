@@ -1,7 +1,9 @@
 // The append benchmark: durable append latency and throughput of the event log, against the raw fdatasync of
 // the same disk measured in the same run.
 //
-//     swift run -c release AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH]
+//     swift run -c release AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH] [--only-appenders N]
+//
+// --only-appenders N runs just the raw reference and N durable appenders, and writes no JSON: for profiling.
 //
 // Prints a table and writes the figures as JSON (default bench/results/append-<UTC time>.json).
 
@@ -19,6 +21,7 @@ struct Options {
     var jsonPath: String?
     var bigEvents = 10_000_000
     var bigBytes: Int64 = 1 << 30
+    var onlyAppenders: Int?
 
     init(_ arguments: [String]) {
         var rest = arguments.makeIterator()
@@ -27,13 +30,14 @@ struct Options {
             case "--dir": directory = rest.next() ?? directory
             case "--seconds": seconds = Double(rest.next() ?? "") ?? seconds
             case "--json": jsonPath = rest.next()
+            case "--only-appenders": onlyAppenders = Int(rest.next() ?? "")
             case "--quick":
                 quick = true
                 seconds = 0.5
                 bigEvents = 300_000
                 bigBytes = 0
             case "--help", "-h":
-                print("usage: AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH]")
+                print("usage: AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH] [--only-appenders N]")
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument); try --help\n".utf8))
@@ -294,6 +298,16 @@ var scenarios: [ScenarioResult] = []
 print("Append benchmark: \(options.quick ? "quick" : "full") run, \(options.seconds) s per scenario, data in \(options.directory)")
 print("Average record: \(format(pool.averageSize)) bytes of JSON before the log's envelope")
 scenarios.append(rawFdatasync(directory: options.directory, seconds: options.seconds))
+if let appenders = options.onlyAppenders {
+    let result = try await concurrentAppends(
+        directory: options.directory, name: "durable, \(appenders) appender(s)", appenders: appenders,
+        seconds: options.seconds, durability: .fsync, pool: pool)
+    for s in [scenarios[0], result] {
+        print("\(s.name): \(format(s.eventsPerSecond, 0)) events/s, p50 \(format(s.latency?.p50Micros)) µs, p99 \(format(s.latency?.p99Micros)) µs")
+    }
+    try? FileManager.default.removeItem(atPath: options.directory)
+    exit(0)
+}
 for appenders in [1, 8, 64, 256] {
     scenarios.append(
         try await concurrentAppends(

@@ -15,7 +15,12 @@ package final class ConditionLock<State>: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         precondition(pthread_mutex_init(mutex, nil) == 0)
-        precondition(pthread_cond_init(condition, nil) == 0)
+        // Timed waits count on the monotonic clock, so a wall-clock step cannot stretch or cut them.
+        var attributes = pthread_condattr_t()
+        precondition(pthread_condattr_init(&attributes) == 0)
+        precondition(pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC) == 0)
+        precondition(pthread_cond_init(condition, &attributes) == 0)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -37,6 +42,24 @@ package final class ConditionLock<State>: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         while !ready(state) {
             pthread_cond_wait(condition, mutex)
+        }
+        return try body(&state)
+    }
+
+    /// Sleeps until `ready` holds or `nanoseconds` have passed, then runs `body` under the lock. For the one
+    /// thread that waits.
+    package func withLock<Result>(
+        waitingUntil ready: (State) -> Bool, atMostNanoseconds nanoseconds: Int, _ body: (inout State) throws -> Result
+    ) rethrows -> Result {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let total = Int(deadline.tv_nsec) + nanoseconds
+        deadline.tv_sec += total / 1_000_000_000
+        deadline.tv_nsec = total % 1_000_000_000
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !ready(state) {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
         }
         return try body(&state)
     }
