@@ -20,11 +20,20 @@ public final class LocalProjection: Sendable {
         var lastFailure: String?
     }
 
+    /// Where a reservation sorts within its day.
+    private struct DayKey: Comparable {
+        var dateTime: LocalDateTime
+        var digest: ReservationDigest
+
+        static func < (a: DayKey, b: DayKey) -> Bool { (a.dateTime, a.digest) < (b.dateTime, b.digest) }
+    }
+
     private struct State {
         var entries: [ReservationDigest: Entry] = [:]
-        /// Digests by day of their date-time, each day sorted by (date-time, digest): listing a date range
-        /// touches only its days.
-        var byDay: [Int32: [ReservationDigest]] = [:]
+        /// Reservations by day of their date-time, each day sorted by (date-time, digest): listing a date range
+        /// touches only its days. The date-time is kept beside the digest so that sorting and skipping need no
+        /// lookup in `entries` (a cache miss each, which made a rebuild of a million events twice as slow).
+        var byDay: [Int32: [DayKey]] = [:]
         /// Offsets below this were projected before this process learned outcomes one by one.
         var projectedBelow: UInt64 = 0
         var eventCount: UInt64 = 0
@@ -62,23 +71,23 @@ public final class LocalProjection: Sendable {
             projectedAtMillis: nil, failedAttempts: 0, lastFailure: nil)
         state.entries[event.digest] = entry
         let day = event.reservation.dateTime.dayNumber
-        var digests = state.byDay[day, default: []]
-        let key = (event.reservation.dateTime, event.digest)
-        let position = digests.partitioningIndex { other in
-            let otherTime = state.entries[other]!.reservation.dateTime
-            return (otherTime, other) > key
-        }
-        digests.insert(event.digest, at: position)
-        state.byDay[day] = digests
+        let key = DayKey(dateTime: event.reservation.dateTime, digest: event.digest)
+        let position = state.byDay[day].map { keys in keys.partitioningIndex { $0 > key } } ?? 0
+        // Inserted in place: the day's array is not copied (it would be, were it taken out and put back).
+        state.byDay[day, default: []].insert(key, at: position)
     }
 
     /// Reads the whole log into the projection (at start-up). Events that are not reservations are skipped;
     /// an event that does not decode is counted and skipped (the projector dead-letters it).
     ///
+    /// - Parameter expectedEvents: about how many events the log holds, when known (its end offset): room for
+    ///   them is made at once instead of by repeated growth.
     /// - Returns: the offset after the last event read, and how many events could not be decoded.
     @discardableResult
-    public func rebuild(from reader: LogReader) throws -> (endOffset: UInt64, undecodable: Int) {
+    public func rebuild(from reader: LogReader, expectedEvents: UInt64 = 0) throws -> (endOffset: UInt64, undecodable: Int) {
         var undecodable = 0
+        let room = Int(min(expectedEvents, 50_000_000))
+        state.withLock { state in state.entries.reserveCapacity(state.entries.count + room) }
         while let records = try reader.nextRecords() {
             var decoded: [(ReservationEvent, UInt64, Int64)] = []
             decoded.reserveCapacity(records.count)
@@ -159,11 +168,10 @@ public final class LocalProjection: Sendable {
                 days.count > state.byDay.count * 2
                 ? state.byDay.keys.filter(days.contains).sorted() : days.filter { state.byDay[$0] != nil }
             for day in dayKeys {
-                for digest in state.byDay[day]! {
-                    let entry = state.entries[digest]!
-                    let time = entry.reservation.dateTime
-                    guard time >= from, time < to else { continue }
-                    if let cursor, (time, digest) <= (cursor.dateTime, cursor.digest) { continue }
+                for key in state.byDay[day]! {
+                    guard key.dateTime >= from, key.dateTime < to else { continue }
+                    if let cursor, (key.dateTime, key.digest) <= (cursor.dateTime, cursor.digest) { continue }
+                    let entry = state.entries[key.digest]!
                     if onlyPending && entry.state.isFinal { continue }
                     found.append(Self.status(entry))
                     if found.count == limit { return found }

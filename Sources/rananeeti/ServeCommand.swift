@@ -75,7 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let projection = LocalProjection()
         let rebuildStart = ContinuousClock.now
-        let rebuilt = try reportingLogErrors { try projection.rebuild(from: log.makeReader()) }
+        let rebuilt = try reportingLogErrors { try projection.rebuild(from: log.makeReader(), expectedEvents: log.endOffset) }
         logger.info("local projection rebuilt", metadata: ["events": "\(rebuilt.endOffset)", "reservations": "\(projection.count)", "took": "\(rebuildStart.duration(to: .now))"])
 
         let faults = FaultSwitch()

@@ -106,31 +106,62 @@ func freshDirectory(_ root: String, _ name: String) -> String {
 
 // MARK: - Scenarios
 
-/// A C-style loop of 200-byte `pwrite` + `fdatasync` on a growing file: the physical reference.
-func rawFdatasync(directory: String, seconds: Double) -> ScenarioResult {
-    let path = freshDirectory(directory, "raw") + "/reference.dat"
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    precondition(fd >= 0, "cannot create \(path)")
+/// The physical reference (a C-style loop of 200-byte `pwrite` + `fdatasync` on a growing file) and one durable
+/// appender, measured in alternating slices of `slice` seconds on the same
+/// disk (each in its own directory), so that both see the same moments of a disk whose latency drifts.
+func interleavedSingle(
+    directory: String, seconds: Double, slice: Double = 0.25, pool: RecordPool
+) async throws -> (raw: ScenarioResult, durable: ScenarioResult) {
+    let rawPath = freshDirectory(directory, "raw") + "/reference.dat"
+    let fd = open(rawPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    precondition(fd >= 0, "cannot create \(rawPath)")
     defer { close(fd) }
     var record = [UInt8](repeating: 0x61, count: 199)
     record.append(0x0A)
-    var histogram = makeHistogram()
+    let logPath = freshDirectory(directory, "durable-1")
+    let log = try EventLog(directory: logPath, configuration: EventLogConfiguration(durability: .fsync))
+    var rawHistogram = makeHistogram()
+    var durableHistogram = makeHistogram()
+    var rawNanos: UInt64 = 0
+    var durableNanos: UInt64 = 0
     var position: off_t = 0
-    let start = monotonicNanos()
-    let deadline = start + UInt64(seconds * 1e9)
-    var now = start
-    while now < deadline {
-        let before = now
-        let written = record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, position) }
-        precondition(written == record.count && fdatasync(fd) == 0, "write or fdatasync failed: errno \(errno)")
-        position += off_t(written)
-        now = monotonicNanos()
-        _ = histogram.record(now - before)
+    var index = 0
+    for _ in 0..<max(1, Int((seconds / slice).rounded())) {
+        var start = monotonicNanos()
+        var deadline = start + UInt64(slice * 1e9)
+        var now = start
+        while now < deadline {
+            let before = now
+            let written = record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, position) }
+            precondition(written == record.count && fdatasync(fd) == 0, "write or fdatasync failed: errno \(errno)")
+            position += off_t(written)
+            now = monotonicNanos()
+            _ = rawHistogram.record(now - before)
+        }
+        rawNanos += now - start
+        start = monotonicNanos()
+        deadline = start + UInt64(slice * 1e9)
+        now = start
+        while now < deadline {
+            let before = now
+            _ = try await log.append(pool.records[index % pool.records.count])
+            index += 1
+            now = monotonicNanos()
+            _ = durableHistogram.record(now - before)
+        }
+        durableNanos += now - start
     }
-    let elapsed = Double(now - start) / 1e9
-    return ScenarioResult(
-        name: "raw pwrite(200 B) + fdatasync", appenders: 1, eventsPerSecond: Double(histogram.totalCount) / elapsed,
-        latency: Latency(histogram))
+    await log.close()
+    let stats = try LogStatistics.read(directory: logPath)
+    let raw = ScenarioResult(
+        name: "raw pwrite(200 B) + fdatasync", appenders: 1,
+        eventsPerSecond: Double(rawHistogram.totalCount) / (Double(rawNanos) / 1e9), latency: Latency(rawHistogram))
+    let durable = ScenarioResult(
+        name: "durable, 1 appender(s)", appenders: 1,
+        eventsPerSecond: Double(durableHistogram.totalCount) / (Double(durableNanos) / 1e9),
+        latency: Latency(durableHistogram), bytesOnDiskPerEvent: Double(stats.bytesOnDisk) / Double(max(1, stats.records)),
+        compressionRatio: stats.compressionRatio)
+    return (raw, durable)
 }
 
 final class RecordPool: Sendable {
@@ -323,18 +354,21 @@ var scenarios: [ScenarioResult] = []
 
 print("Append benchmark: \(options.quick ? "quick" : "full") run, \(options.seconds) s per scenario, data in \(options.directory)")
 print("Average record: \(format(pool.averageSize)) bytes of JSON before the log's envelope")
-scenarios.append(rawFdatasync(directory: options.directory, seconds: options.seconds))
+// The reference and one appender alternate every 250 ms, each for the usual time in all.
+let singleAppender = try await interleavedSingle(directory: options.directory, seconds: options.seconds, pool: pool)
+scenarios.append(singleAppender.raw)
+scenarios.append(singleAppender.durable)
 if let appenders = options.onlyAppenders {
     let result = try await concurrentAppends(
         directory: options.directory, name: "durable, \(appenders) appender(s)", appenders: appenders,
         seconds: options.seconds, durability: .fsync, pool: pool)
-    for s in [scenarios[0], result] {
+    for s in [scenarios[0], scenarios[1], result] {
         print("\(s.name): \(format(s.eventsPerSecond, 0)) events/s, p50 \(format(s.latency?.p50Micros)) µs, p99 \(format(s.latency?.p99Micros)) µs")
     }
     try? FileManager.default.removeItem(atPath: options.directory)
     exit(0)
 }
-for appenders in [1, 8, 64, 256] {
+for appenders in [8, 64, 256] {
     scenarios.append(
         try await concurrentAppends(
             directory: options.directory, name: "durable, \(appenders) appender(s)", appenders: appenders,

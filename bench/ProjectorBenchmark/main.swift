@@ -2,7 +2,9 @@
 // drain a backlog of a million events, and a re-projection (replay from offset 0), each next to a `COPY` of the
 // same rows into the same table in the same run; and the projection lag under a steady 1,000 reservations/s.
 //
-//     swift run -c release ProjectorBenchmark [--events N] [--quick] [--json PATH]
+//     swift run -c release ProjectorBenchmark [--events N] [--quick] [--json PATH] [--only-rebuild]
+//
+// --only-rebuild stops after timing the local projection's rebuild, and writes no JSON.
 
 import EventLog
 import Foundation
@@ -17,6 +19,7 @@ struct Options {
     var steadySeconds = 10.0
     var quick = false
     var jsonPath: String?
+    var onlyRebuild = false
 
     init(_ arguments: [String]) {
         var rest = arguments.makeIterator()
@@ -24,12 +27,13 @@ struct Options {
             switch argument {
             case "--events": events = Int(rest.next() ?? "") ?? events
             case "--json": jsonPath = rest.next()
+            case "--only-rebuild": onlyRebuild = true
             case "--quick":
                 quick = true
                 events = 50_000
                 steadySeconds = 3
             default:
-                FileHandle.standardError.write(Data("usage: ProjectorBenchmark [--events N] [--quick] [--json PATH]\n".utf8))
+                FileHandle.standardError.write(Data("usage: ProjectorBenchmark [--events N] [--quick] [--json PATH] [--only-rebuild]\n".utf8))
                 exit(2)
             }
         }
@@ -118,12 +122,16 @@ var rebuildTimes: [Double] = []
 for _ in 0..<3 {
     let projection = LocalProjection()
     let started = ContinuousClock.now
-    try projection.rebuild(from: LogReader(directory: logPath))
+    try projection.rebuild(from: LogReader(directory: logPath), expectedEvents: UInt64(options.events))
     rebuildTimes.append(seconds(since: started))
     precondition(projection.count == options.events)
 }
 let rebuildSeconds = rebuildTimes.sorted()[1]
 print("local projection rebuilt from \(options.events) events in \(String(format: "%.2f", rebuildSeconds)) s (median of 3)")
+if options.onlyRebuild {
+    await server.destroy()
+    exit(0)
+}
 
 func reset() async throws {
     try await PostgresConnection.withConnection(database) { connection in
