@@ -55,7 +55,7 @@ struct ReplayCommand: AsyncParsableCommand {
     private func replay(source: any ProjectorSource, nodeID: String, end: UInt64, logger: Logger) async throws {
         let projector = Projector(
             source: source, node: nodeID, database: database.settings,
-            configuration: Projector.Configuration(maximumBatchEvents: 5000, batchDelay: .zero, failureDemoAttempts: 0,
+            configuration: Projector.Configuration(maximumBatchEvents: 10_000, batchDelay: .zero, failureDemoAttempts: 0,
                                                    localDeadLetterFile: node.directory + "/dead-letters.jsonl"),
             logger: logger)
         let bar = ProgressBar(total: end)

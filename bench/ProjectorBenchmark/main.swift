@@ -176,11 +176,11 @@ for (batch, count) in [(1, options.quick ? 2_000 : 20_000), (100, options.quick 
     figures.append(figure)
     print("\(figure.name): \(Int(figure.rowsPerSecond)) rows/s (\(String(format: "%.0f", 100 * figure.ratioToCopy!))% of COPY)")
 }
-var backlog = try await drain(count: options.events, batch: 5000, name: "backlog drain (replay, 5000 per batch)")
+var backlog = try await drain(count: options.events, batch: 10_000, name: "backlog drain (replay, 10000 per batch)")
 backlog.ratioToCopy = backlog.rowsPerSecond / copy.rowsPerSecond
 figures.append(backlog)
 print("backlog of \(options.events) events drained in \(String(format: "%.2f", backlog.seconds)) s: \(Int(backlog.rowsPerSecond)) rows/s (\(String(format: "%.0f", 100 * backlog.ratioToCopy!))% of COPY)")
-var again = try await drain(count: options.events, batch: 5000, name: "re-projection from offset 0 (rows already there)", from: .offset(0), fresh: false)
+var again = try await drain(count: options.events, batch: 10_000, name: "re-projection from offset 0 (rows already there)", from: .offset(0), fresh: false)
 again.ratioToCopy = again.rowsPerSecond / copy.rowsPerSecond
 figures.append(again)
 print("re-projection of \(options.events) events already in the table: \(Int(again.rowsPerSecond)) events/s")

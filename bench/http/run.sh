@@ -6,7 +6,8 @@
 # Runs, in one go and against one server:
 #   1. POST /api/v1/reservations (a new reservation each time) with PostgreSQL up;
 #   2. the same with PostgreSQL stopped (pg_ctl -m immediate);
-#   3. GET /api/v1/reservations (one page) while PostgreSQL is still stopped: served by the local projection.
+#   3. GET /api/v1/reservations (a page of 50) while PostgreSQL is still stopped: served by the local projection,
+#      at the same connections and at 8; then GET /api/v1/reservations/DIGEST (one status) the same way.
 # Prints wrk's figures for each and writes them to bench/results/http-<UTC time>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,8 +60,14 @@ mkdir -p bench/results
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null
   else /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null; fi
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
-  echo "## GET /api/v1/reservations (local projection; PostgreSQL still stopped)"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
+  list="$url/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
+  echo "## GET /api/v1/reservations (a page of 50; local projection; PostgreSQL still stopped)"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$list"
+  echo "## the same page, 8 connections (the time one read takes, with less queueing)"
+  wrk -t2 -c8 -d"${seconds}s" --latency "$list"
+  digest=$(curl -s "$list" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["digest"])')
+  echo "## GET /api/v1/reservations/DIGEST (one reservation's status; local projection)"
+  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations/$digest"
   echo "## records in the log"
   "$bin" log stats "$work/log" | head -3
 } | tee "$out"

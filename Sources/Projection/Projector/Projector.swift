@@ -17,7 +17,9 @@ import Synchronization
 public final class Projector: Service, Sendable {
     /// How the projector batches and retries.
     public struct Configuration: Sendable {
-        /// The most events in one batch (one statement, one transaction). Default 1,000.
+        /// The most events in one batch (one transaction). Default 10,000: a backlog drains in large batches
+        /// (ProjectorBenchmark: 10,000 per batch about 60 % of COPY's rate, 1,000 about 45 %), while in steady
+        /// operation a batch holds only what arrived during the last one and `batchDelay`.
         public var maximumBatchEvents: Int
         /// How long a small batch may wait for more events before it is written. Default 5 ms.
         public var batchDelay: Duration
@@ -34,7 +36,7 @@ public final class Projector: Service, Sendable {
         public var localDeadLetterFile: String?
 
         public init(
-            maximumBatchEvents: Int = 1000, batchDelay: Duration = .milliseconds(5), backoff: RetryBackoff = RetryBackoff(),
+            maximumBatchEvents: Int = 10_000, batchDelay: Duration = .milliseconds(5), backoff: RetryBackoff = RetryBackoff(),
             batchDeadline: Duration = .seconds(30), failureDemoAttempts: Int = 3, failureDemoDelay: Duration = .seconds(1),
             localDeadLetterFile: String? = nil
         ) {
