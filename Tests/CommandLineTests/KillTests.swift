@@ -14,7 +14,7 @@ struct KillTests {
     func killedAppender() async throws {
         signal(SIGPIPE, SIG_IGN)  // writes into a killed child's stdin must fail, not kill the test
         let binary = try BuiltProducts.executable("rananeeti")
-        var rng = SplitMix(seed: UInt64(ProcessInfo.processInfo.environment["RANANEETI_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64(time(nil))))
+        var rng = SplitMix64(seed: UInt64(ProcessInfo.processInfo.environment["RANANEETI_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64(time(nil))))
         print("KillTests seed: \(rng.seed) (set RANANEETI_TEST_SEED to replay)")
         try await withTemporaryDirectory(label: "kill") { dir in
             let logPath = dir.appending("log")
@@ -115,19 +115,3 @@ private func jsonString(_ text: String) -> String {
     return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
 }
 
-/// A small seeded generator, so a failing run can be replayed.
-struct SplitMix {
-    let seed: UInt64
-    private var state: UInt64
-    init(seed: UInt64) {
-        self.seed = seed
-        state = seed
-    }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Orders
 import Testing
+import TestSupport
 
 /// Compares the digest with the reference: Python's own `json.dumps` and `hashlib.blake2b`,
 /// run as a child process over a few thousand random forms.

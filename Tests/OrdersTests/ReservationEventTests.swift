@@ -1,5 +1,6 @@
 import Orders
 import Testing
+import TestSupport
 
 @Suite("Reservation event")
 struct ReservationEventTests {

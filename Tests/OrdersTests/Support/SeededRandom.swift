@@ -1,20 +1,8 @@
-/// SplitMix64: a small, fast generator whose sequence depends only on its seed, so that a
-/// failing random test fails the same way on every run.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
+import TestSupport
 
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
+/// The seeded generator of these tests (TestSupport's SplitMix64): a failing random test fails the same way on
+/// every run.
+typealias SeededRandom = SplitMix64
 
 /// Random text meant to break escaping: quotes, backslashes, every kind of control, line
 /// breaks, non-ASCII letters, combining marks, scalars above U+FFFF and the edges of the

@@ -1,0 +1,20 @@
+/// SplitMix64: a small, fast generator whose sequence depends only on its seed, so that a random test or a
+/// benchmark's data is the same on every run, and a failing run can be replayed from its seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The seed it started from, for reporting.
+    public let seed: UInt64
+    private var state: UInt64
+
+    public init(seed: UInt64) {
+        self.seed = seed
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
