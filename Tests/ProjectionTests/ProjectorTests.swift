@@ -43,21 +43,26 @@ struct ProjectorTests {
         }
     }
 
-    @Test("two nodes with overlapping reservations: each digest once, the overlap reported as duplicate")
-    func twoNodes() async throws {
+    /// Small batches go as arrays; large ones first try a direct COPY into the table, which the shared rows
+    /// make fail, so they take the temporary table and `ON CONFLICT` instead. Both must end the same way.
+    @Test(
+        "two nodes with overlapping reservations: each digest once, the overlap reported as duplicate",
+        arguments: [(shared: 100, onlyB: 30), (shared: 400, onlyB: 300)])
+    func twoNodes(sizes: (shared: Int, onlyB: Int)) async throws {
         let database = try await migratedDatabase()
         try await withTemporaryDirectory { dir in
             let a = try openBook(dir.appending("a"), node: "node-a")
             let b = try openBook(dir.appending("b"), node: "node-b")
-            let shared = try await appendSamples(a, count: 100, seed: 7)
-            try await appendSamples(b, count: 100, seed: 7)  // the same 100 reservations, sent to the other node
-            let onlyB = try await appendSamples(b, count: 30, seed: 8)
+            let shared = try await appendSamples(a, count: sizes.shared, seed: 7)
+            try await appendSamples(b, count: sizes.shared, seed: 7)  // the same reservations, sent to the other node
+            // (Samples of another seed can repeat a shared reservation: node b already holds those.)
+            let onlyB = try await appendSamples(b, count: sizes.onlyB, seed: 8).filter { shared[$0.key] == nil }
             let statusA = ProjectorStatusBoard()
             let statusB = ProjectorStatusBoard()
             let projectorA = Projector(source: a.log, node: "node-a", database: quickSettings(database), projection: a.projection, status: statusA, configuration: quickProjectorConfiguration(), logger: testLogger)
-            await #expect(throws: Never.self) { try await projectorA.drain(to: 100) }
+            await #expect(throws: Never.self) { try await projectorA.drain(to: UInt64(shared.count)) }
             let projectorB = Projector(source: b.log, node: "node-b", database: quickSettings(database), projection: b.projection, status: statusB, configuration: quickProjectorConfiguration(), logger: testLogger)
-            try await projectorB.drain(to: 130)
+            try await projectorB.drain(to: UInt64(shared.count + onlyB.count))
 
             let rows = try await ordersRaw(database)
             #expect(rows.count == shared.count + onlyB.count)

@@ -115,7 +115,13 @@ public final class Projector: Service, Sendable {
         var committedEnd: UInt64
         /// Records read past a batch's limit, kept for the next batch (a slice: taking from it copies nothing).
         var leftover: ArraySlice<LogRecord> = []
+        /// Commits left before a direct COPY is tried again, after one met a digest already in the table
+        /// (a replay of rows that are there would otherwise send every batch twice).
+        var commitsBeforeDirectCopy = 0
     }
+
+    /// How many commits go the careful way after a direct COPY met a digest already in the table.
+    private static let commitsBetweenDirectCopyTries = 16
 
     /// A failure staged for the "Test database failures" demo.
     private struct StagedFailure: Error {
@@ -279,7 +285,11 @@ public final class Projector: Service, Sendable {
         do {
             let outcome = try await ProjectionStatements.commit(
                 events, end: end, logEnd: source.endOffset, node: node, rule: session.rule,
-                wantOutcomes: projection != nil, on: session.connection, deadline: .now + configuration.batchDeadline)
+                wantOutcomes: projection != nil, tryDirectCopy: session.commitsBeforeDirectCopy == 0,
+                on: session.connection, deadline: .now + configuration.batchDeadline)
+            session.commitsBeforeDirectCopy =
+                outcome.directCopyConflicted
+                ? Self.commitsBetweenDirectCopyTries : max(0, session.commitsBeforeDirectCopy - 1)
             advance(session: &session, to: end)
             report(events, outcome: outcome)
         } catch let error as PostgresError where error.code == .dataRefused && !events.isEmpty {
