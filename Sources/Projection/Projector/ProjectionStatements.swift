@@ -64,7 +64,8 @@ enum ProjectionStatements {
                 if outcome.insertedCount == distinct.count {
                     outcome.inserted = distinct
                 } else if wantOutcomes {
-                    // Rows this transaction inserted carry its transaction id in xmin (low 32 bits).
+                    // Rows this transaction inserted carry its transaction id in xmin (low 32 bits). (Only
+                    // the careful way gets here, outside any savepoint: see `insertRows`.)
                     let rows = try await connection.query(
                         """
                         SELECT ordrdgst FROM cafe.ordersraw
@@ -85,9 +86,10 @@ enum ProjectionStatements {
         }
     }
 
-    /// From this many events on, rows go in through COPY into a temporary table (one extra round trip, but
-    /// the server reads COPY's text format about half again as fast as array parameters); smaller batches go
-    /// as arrays in one statement.
+    /// From this many events on, rows go in through COPY: straight into the table when no digest is there
+    /// yet, else into a temporary table first (`insertRows`). The server reads COPY's text format about half
+    /// again as fast as array parameters, which is worth the extra round trips; smaller batches go as arrays
+    /// in one statement.
     static let copyThreshold = 256
     /// SQLSTATE unique_violation.
     private static let uniqueViolation = "23505"
