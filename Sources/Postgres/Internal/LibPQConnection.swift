@@ -181,20 +181,7 @@ final class LibPQConnection {
         }
         let socket = PQsocket(connection)
 
-        // Manual, 34.10: "After sending any command or data on a nonblocking connection, call PQflush. If
-        // it returns 1, wait for the socket to become read- or write-ready. If it becomes write-ready, call
-        // PQflush again. If it becomes read-ready, call PQconsumeInput, then call PQflush again. Repeat
-        // until PQflush returns 0."
-        while true {
-            let flushed = PQflush(connection)
-            if flushed == 0 { break }
-            if flushed < 0 { throw SendFailure.failed(LibPQConnection.errorMessage(connection)) }
-            let events = try LibPQConnection.wait(
-                socket: socket, events: Int16(POLLIN | POLLOUT), deadline: deadline, wakeup: wakeup)
-            if events & Int16(POLLIN) != 0, PQconsumeInput(connection) == 0 {
-                throw SendFailure.failed(LibPQConnection.errorMessage(connection))
-            }
-        }
+        try flushOutput(socket: socket, deadline: deadline, wakeup: wakeup)
 
         // Manual, 34.4: "PQgetResult must be called repeatedly until it returns a null pointer, indicating
         // that the command is done." PQisBusy says whether PQgetResult would block.
@@ -255,6 +242,15 @@ final class LibPQConnection {
             if status == 1 { break }
             _ = try LibPQConnection.wait(socket: socket, events: Int16(POLLOUT), deadline: deadline, wakeup: wakeup)
         }
+        try flushOutput(socket: socket, deadline: deadline, wakeup: wakeup)
+    }
+
+    /// Manual, 34.10: "After sending any command or data on a nonblocking connection, call PQflush. If it
+    /// returns 1, wait for the socket to become read- or write-ready. If it becomes write-ready, call PQflush
+    /// again. If it becomes read-ready, call PQconsumeInput, then call PQflush again. Repeat until PQflush
+    /// returns 0."
+    private func flushOutput(socket: Int32, deadline: ContinuousClock.Instant, wakeup: Wakeup) throws {
+        let connection = self.pointer
         while true {
             let flushed = PQflush(connection)
             if flushed == 0 { break }
