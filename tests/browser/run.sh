@@ -31,43 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   run_as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-swift build --product rananeeti
-binary="$(swift build --show-bin-path)/rananeeti"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/rananeeti-browser-XXXXXX")"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
-"$binary" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --node-id browser-test >"$work/server.log" 2>&1 &
-server_pid=$!
-
-# Ready when /healthz answers; give up after 30 s and show the server's log.
-if ! python3 - "$base/healthz" <<'PY'
-import sys, time, urllib.request
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(sys.argv[1], timeout=1) as response:
-            if response.status == 200:
-                sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-PY
-then
-  echo "error: rananeeti serve did not answer on $base/healthz within 30 s; its log:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+. tests/lib/test-server.sh
+start_test_server browser-test
 
 status=0
 python3 tests/browser/drive.py --base "$base" --screenshots "${SCREENSHOTS:-docs/screenshots}" || status=$?

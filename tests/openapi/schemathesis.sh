@@ -23,46 +23,10 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -qF "$(sed -n 's/^schemathesis=
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/openapi/requirements.txt
 fi
 
-swift build --product rananeeti
-binary="$(swift build --show-bin-path)/rananeeti"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/rananeeti-schemathesis-XXXXXX")"
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
 # With an admin token, so that the fault-injection endpoint exists and its authentication is tested too.
 token="schemathesis-$RANDOM$RANDOM"
-"$binary" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --node-id schemathesis --admin-token "$token" \
-  >"$work/server.log" 2>&1 &
-server_pid=$!
-
-# Ready when /healthz answers; give up after 30 s and show the server's log.
-if ! python3 - "$base/healthz" <<'PY'
-import sys, time, urllib.request
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(sys.argv[1], timeout=1) as response:
-            if response.status == 200:
-                sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
-sys.exit(1)
-PY
-then
-  echo "error: the server did not become ready; its log:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+. tests/lib/test-server.sh
+start_test_server schemathesis --admin-token "$token"
 
 status=0
 # One worker: CPython before 3.11.8 and 3.12.2 can fail ast.parse in concurrent threads ("AST constructor
