@@ -45,23 +45,21 @@ struct RequestObservingMiddleware: RouterMiddleware {
         } catch let error as WebError {
             problem = error.problem
             response = answer(error, to: request, requestID: context.requestID)
-        } catch let error as HTTPError
-            where error.status == .notFound && !routeTable.methods(forPath: request.uri.path).isEmpty
-        {
-            // The path exists, with other methods.
+        } catch let error as HTTPError where error.status == .notFound {
             let allowed = routeTable.methods(forPath: request.uri.path)
-            let refusal = WebError.methodNotAllowed(method: request.method, path: request.uri.path, allowed: allowed)
+            let refusal =
+                if !allowed.isEmpty {
+                    // The path exists, with other methods.
+                    WebError.methodNotAllowed(method: request.method, path: request.uri.path, allowed: allowed)
+                } else if Self.answersWithProblems(request.uri.path) {
+                    WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
+                } else {
+                    WebError(
+                        status: .notFound, problem: .noSuchEndpoint,
+                        detail: "There is no page at this address. Please check the link, or start again from the reservation form.")
+                }
             problem = refusal.problem
             response = answer(refusal, to: request, requestID: context.requestID)
-        } catch let error as HTTPError where error.status == .notFound {
-            problem = .noSuchEndpoint
-            let notFound =
-                Self.answersWithProblems(request.uri.path)
-                ? WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
-                : WebError(
-                    status: .notFound, problem: .noSuchEndpoint,
-                    detail: "There is no page at this address. Please check the link, or start again from the reservation form.")
-            response = answer(notFound, to: request, requestID: context.requestID)
         } catch {
             problem = .internalError
             logger.error(
