@@ -52,6 +52,12 @@ public actor PostgresConnection {
         self.thread.asUnownedSerialExecutor()
     }
 
+    /// The kernel's id of the thread this connection's calls run on (see ``ConnectionThread``), for tests
+    /// that check where a blocked call waits.
+    package nonisolated var threadID: Int32? {
+        self.thread.kernelThreadID
+    }
+
     private init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger

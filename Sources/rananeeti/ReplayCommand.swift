@@ -69,12 +69,11 @@ struct ReplayCommand: AsyncParsableCommand {
             // Say plainly when the database cannot be reached, while the projector keeps retrying.
             group.addTask {
                 var lastError: String?
-                await projector.status.wait { snapshot in
+                await projector.status.watch { snapshot in
                     if let error = snapshot.lastError, error != lastError {
                         lastError = error
                         bar.update(position: snapshot.position ?? 0, error: error)
                     }
-                    return false
                 }
             }
             try await group.next()

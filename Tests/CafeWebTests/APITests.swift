@@ -9,7 +9,7 @@ import Projection
 import Synchronization
 import Testing
 
-@Suite("The JSON API")
+@Suite("The JSON API", .timeLimit(.minutes(5)))
 struct APITests {
     static let bob = #"{"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat, café", "testFailures": false}"#
 

@@ -5,7 +5,7 @@ import HummingbirdTesting
 import Projection
 import Testing
 
-@Suite("With PostgreSQL: the pages follow a reservation into the database, and fall back when it is away")
+@Suite("With PostgreSQL: the pages follow a reservation into the database, and fall back when it is away", .timeLimit(.minutes(5)))
 struct DatabaseTests {
     @Test("pending, then confirmed once projected; reads say database; a fault drill turns them local, with a banner")
     func followsTheReservation() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import CafeWeb
 
-@Suite("CafeWeb internals: escaping, form decoding, cursors, idempotency keys, token comparison")
+@Suite("CafeWeb internals: escaping, form decoding, cursors, idempotency keys, token comparison", .timeLimit(.minutes(5)))
 struct InternalsTests {
     @Test("HTML escapes every interpolated string, in text and in attributes; markup passes through")
     func htmlEscaping() {

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 import TestSupport
 
-@Suite("docs/openapi.json: served as it is, valid OpenAPI 3.1, and what the server really does")
+@Suite("docs/openapi.json: served as it is, valid OpenAPI 3.1, and what the server really does", .timeLimit(.minutes(5)))
 struct OpenAPITests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

@@ -9,7 +9,7 @@ import NIOCore
 import Synchronization
 import Testing
 
-@Suite("Operations: health, readiness, metrics, request ids, fault injection")
+@Suite("Operations: health, readiness, metrics, request ids, fault injection", .timeLimit(.minutes(5)))
 struct OperationsTests {
     @Test("/healthz is 200; /readyz is 200 with database and projection facts while the log is writable")
     func healthAndReadiness() async throws {

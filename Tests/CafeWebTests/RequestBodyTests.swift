@@ -7,7 +7,7 @@ import Testing
 
 /// Reading request bodies when the client does not finish sending them (found by the fault suite's
 /// half-sent requests: each became a 500 and an error-level log line).
-@Suite("Request bodies")
+@Suite("Request bodies", .timeLimit(.minutes(5)))
 struct RequestBodyTests {
     private struct ConnectionClosed: Error {}
 

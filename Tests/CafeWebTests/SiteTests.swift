@@ -7,7 +7,7 @@ import NIOCore
 import Projection
 import Testing
 
-@Suite("The website: form, status page, list")
+@Suite("The website: form, status page, list", .timeLimit(.minutes(5)))
 struct SiteTests {
     @Test("home page: the form with labelled fields and the failure-demo box, no external resources")
     func homePage() async throws {

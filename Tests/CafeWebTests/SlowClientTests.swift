@@ -2,10 +2,11 @@ import CafeWeb
 import Foundation
 import HummingbirdTesting
 import Testing
+import TestSupport
 
 /// Hostile clients on real sockets: slow request heads ("slowloris"), slow bodies and huge headers must not
 /// keep the server from answering everyone else, and must themselves be refused or disconnected.
-@Suite("Slow and oversized clients")
+@Suite("Slow and oversized clients", .timeLimit(.minutes(3)))
 struct SlowClientTests {
     static let headTimeout: Duration = .seconds(2)
     static let bodyTimeout: Duration = .seconds(2)
@@ -37,11 +38,12 @@ struct SlowClientTests {
             // closed; quickly either way.
             #expect(outcome.hugeHeaderAnswers.allSatisfy { $0 == "400" || $0 == "closed" }, "\(outcome.hugeHeaderAnswers)")
             #expect(outcome.hugeHeaderAnswers.count == SlowClientScenario.hugeHeaderCount)
-            // Meanwhile, every normal request is answered, fast.
-            // (Typically within 50 ms; the bound leaves room for a machine busy with the rest of the suite.)
+            // Meanwhile, every normal request is answered, without waiting for the slow clients to be cut off.
+            // (Typically within 50 ms. The bound is twice the head deadline, with room for a machine busy with the
+            // rest of the suite; the socket's read timeout is longer, so that a slow answer is seen and measured.)
             #expect(outcome.normalStatuses.count >= 5)
             #expect(outcome.normalStatuses.allSatisfy { $0 == "200" }, "\(outcome.normalStatuses)")
-            #expect(outcome.normalLatencies.max() ?? .zero < .seconds(5), "\(outcome.summary)")
+            #expect(outcome.normalLatencies.max() ?? .zero < TestTiming.margin(Self.headTimeout * 2 + .seconds(1)), "\(outcome.summary)")
             // A keep-alive connection idle for longer than the head deadline still gets its next answer.
             #expect(outcome.keepAliveSecondStatus == "200")
         }
@@ -187,9 +189,12 @@ final class RawConnection {
             close(fd)
             return nil
         }
-        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        var timeout = timeval(tv_sec: Int(RawConnection.readTimeoutSeconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
+
+    /// How long a read waits for the server: longer than any bound the tests check, so that those bounds fire.
+    static let readTimeoutSeconds = 15 * TestTiming.slack
 
     deinit { close(fd) }
 
@@ -205,7 +210,7 @@ final class RawConnection {
         return true
     }
 
-    /// The status code of the response, or nil when the connection closes (or nothing comes in 3 s) first.
+    /// The status code of the response, or nil when the connection closes (or nothing comes within the read timeout) first.
     func readStatus() -> String? {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

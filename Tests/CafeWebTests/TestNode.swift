@@ -25,6 +25,9 @@ struct TestNode: Sendable {
     struct Database: Sendable {
         var connectionString: String
         var faults: FaultSwitch
+        /// libpq timeouts: short, so that a projector notices a failed server within a test.
+        var options = PostgresConnection.Options(
+            connectTimeout: .seconds(2), queryTimeout: .seconds(3), statementTimeout: .seconds(3))
 
         static func make(on dedicated: PostgresServer? = nil) async throws -> Database {
             let server = if let dedicated { dedicated } else { try await PostgresServer.shared() }
@@ -35,13 +38,14 @@ struct TestNode: Sendable {
             return Database(connectionString: connectionString, faults: FaultSwitch())
         }
 
-        /// Settings that give up quickly, so that the fallback shows within a test.
+        /// Settings for a test node. The tests make the database fail outright (a fault drill, a stopped
+        /// server), which reads notice at once; so the read deadline can be generous: a first read, with a fresh
+        /// connection on a machine busy with the rest of the suite, must not turn `local` just for being slow.
         var settings: DatabaseSettings {
             DatabaseSettings(
                 connectionString: connectionString,
-                options: PostgresConnection.Options(
-                    connectTimeout: .seconds(2), queryTimeout: .seconds(3), statementTimeout: .seconds(3)),
-                readDeadline: .milliseconds(500), readRetryAfter: .milliseconds(200))
+                options: options,
+                readDeadline: TestTiming.margin(.seconds(5)), readRetryAfter: .milliseconds(200))
         }
     }
 

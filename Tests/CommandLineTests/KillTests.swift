@@ -8,7 +8,7 @@ import TestSupport
 
 /// A child process appends in a loop and is killed with SIGKILL at random moments: every offset it reported
 /// durable must be readable afterwards, with its exact content.
-@Suite("SIGKILL while appending")
+@Suite("SIGKILL while appending", .timeLimit(.minutes(5)))
 struct KillTests {
     @Test("every acknowledged append survives SIGKILL, over 25 rounds")
     func killedAppender() async throws {

@@ -6,7 +6,7 @@ import Orders
 import TestSupport
 
 /// The auditors' commands on real logs: dump (JSON lines and CSV), verify's exit statuses, stats.
-@Suite("Log commands")
+@Suite("Log commands", .timeLimit(.minutes(5)))
 struct LogCommandTests {
     let binary: String
 

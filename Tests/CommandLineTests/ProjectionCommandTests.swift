@@ -8,7 +8,7 @@ import TestSupport
 
 /// The operators' commands against a real PostgreSQL: migrate, replay, status, dead letters, and a
 /// projector process killed with SIGKILL again and again.
-@Suite("Projection commands")
+@Suite("Projection commands", .timeLimit(.minutes(5)))
 struct ProjectionCommandTests {
     let binary: String
 

@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 import TestSupport
 
-@Suite("Appending and reading")
+@Suite("Appending and reading", .timeLimit(.minutes(5)))
 struct AppendAndReadTests {
     @Test("records come back in order, with their offsets and the caller's bytes")
     func roundTrip() async throws {

@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 import TestSupport
 
-@Suite("Faults")
+@Suite("Faults", .timeLimit(.minutes(5)))
 struct FaultTests {
     @Test(
         "a full disk fails the append clearly, leaves the log valid, and appends work again once there is room",

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Regression tests for what `scripts/fuzz` (docs/FUZZING.md) and `LogPropertyTests` found. Each fuzzer input
 /// is also kept in `Fuzz/corpus/BatchDecoderFuzzer/`, which `scripts/test` replays.
-@Suite("Fuzzer and property-test findings: the log")
+@Suite("Fuzzer and property-test findings: the log", .timeLimit(.minutes(5)))
 struct FuzzFindingsTests {
     /// A closed log of small segments; returns the bytes of the first sealed segment's index and its size.
     func sealedIndex(_ dir: TemporaryDirectory) async throws -> (bytes: [UInt8], segmentSize: Int64, name: String) {

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The format as `docs/LOG_FORMAT.md` writes it down, checked byte for byte and by an independent reader.
-@Suite("On-disk format")
+@Suite("On-disk format", .timeLimit(.minutes(5)))
 struct LogFormatTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

@@ -21,7 +21,7 @@ import TestSupport
 /// Deterministic: each seed gives one sequence. A failure names its seed; rerun it alone with
 /// `RANANEETI_PROPERTY_SEEDS=SEED swift test --filter LogPropertyTests`, or explore with
 /// `RANANEETI_PROPERTY_SEEDS=random`.
-@Suite("Log properties: random operations against a model")
+@Suite("Log properties: random operations against a model", .timeLimit(.minutes(5)))
 struct LogPropertyTests {
     static let defaultSeeds: [UInt64] = [1, 2, 3, 0x5EED_CAFE]
 
@@ -318,7 +318,7 @@ private struct PropertyRun {
     /// its exec (tests in this process run `python3`, `lz4` and `rananeeti`) the child shares the descriptor,
     /// so a close followed at once by an open can find the lock still held, by this very process.
     func openLog() throws -> EventLog {
-        let deadline = ContinuousClock.now + .seconds(2)
+        let deadline = ContinuousClock.now + TestTiming.margin(.seconds(2))
         while true {
             do {
                 return try EventLog(directory: directory, configuration: configuration)

@@ -4,7 +4,7 @@ import Testing
 @testable import EventLog
 import TestSupport
 
-@Suite("Recovery and damage")
+@Suite("Recovery and damage", .timeLimit(.minutes(5)))
 struct RecoveryTests {
     /// A closed log of `count` records in small batches; returns the path of its only (last) segment.
     func makeLog(_ dir: TemporaryDirectory, count: Int = 12) async throws -> String {

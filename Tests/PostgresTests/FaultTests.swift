@@ -1,10 +1,12 @@
+import Foundation
 import Glibc
 import Postgres
+import Synchronization
 import TestSupport
 import Testing
 
 /// Failures of the server and the network: every call must end by its deadline, with the right code.
-@Suite struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FaultTests {
     // MARK: A server of its own
 
     @Test func serverStoppedMidCallIsConnectionLostAndRestartWorks() async throws {
@@ -31,7 +33,9 @@ import Testing
             #expect(again?.code == .connectionLost)
 
             // While stopped: unreachable, at once.
-            let (down, downElapsed) = await timed { try await PostgresConnection.connect(database) }
+            let (down, downElapsed) = await timed {
+                try await PostgresConnection.connect(database, options: patientOptions)
+            }
             #expect(down.postgresError()?.code == .unreachable)
             #expect(downElapsed < deadlineMargin)
 
@@ -148,7 +152,9 @@ import Testing
 
             // Refused: unreachable at once.
             proxy.setMode(.refuse)
-            let (refused, refusedElapsed) = await timed { try await PostgresConnection.connect(viaProxy) }
+            let (refused, refusedElapsed) = await timed {
+                try await PostgresConnection.connect(viaProxy, options: patientOptions)
+            }
             #expect(refused.postgresError()?.code == .unreachable)
             #expect(refusedElapsed < deadlineMargin)
 
@@ -164,24 +170,37 @@ import Testing
         let database = try await server.createDatabase()
         try await TCPProxy.withProxy(targetPort: server.port) { proxy throws in
             let viaProxy = "host=127.0.0.1 port=\(proxy.port) user=postgres dbname=\(databaseName(of: database))"
+            // More blocked calls than the cooperative pool has threads, on any machine.
+            let blockedCount = ProcessInfo.processInfo.activeProcessorCount + 1
             var connections: [PostgresConnection] = []
-            for _ in 0..<4 { connections.append(try await PostgresConnection.connect(viaProxy)) }
+            for _ in 0..<blockedCount { connections.append(try await PostgresConnection.connect(viaProxy)) }
+            let threads = connections.compactMap(\.threadID)
+            #expect(threads.count == blockedCount)
             proxy.setMode(.blackHole)
 
-            // Four calls blocked in poll(2) — more than the cooperative pool's threads here.
+            let finished = FinishedCalls()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for connection in connections {
                     group.addTask {
-                        _ = try? await connection.query("SELECT 1", deadline: .now + .seconds(2))
+                        // Ended by the group's cancellation below, long before this deadline.
+                        _ = try? await connection.query("SELECT 1", deadline: .now + .seconds(120))
+                        finished.count.add(1, ordering: .sequentiallyConsistent)
                     }
                 }
-                // Meanwhile the pool still runs other work promptly.
-                let (_, elapsed) = await timed {
-                    await Task.detached { 42 }.value
+                // Every call is waiting in poll(2), each on its connection's own thread...
+                let allBlocked = try await eventually(within: TestTiming.margin(.seconds(30))) {
+                    threads.allSatisfy(isBlockedInPoll)
                 }
-                #expect(elapsed < .milliseconds(500))
+                #expect(allBlocked, "not every connection's thread reached poll(2)")
+                // ...and the pool still runs other work: this task completes while every call is still blocked.
+                // Were the calls blocking pool threads, it could only run once one of them had ended.
+                let answer = await Task.detached { 42 }.value
+                #expect(answer == 42)
+                #expect(finished.count.load(ordering: .sequentiallyConsistent) == 0, "a blocked call ended before the task ran")
+                group.cancelAll()
                 try await group.waitForAll()
             }
+            #expect(finished.count.load(ordering: .sequentiallyConsistent) == blockedCount)
         }
     }
 
@@ -192,7 +211,8 @@ import Testing
         defer { refusing.close() }
         let (result, elapsed) = await timed {
             try await PostgresConnection.withConnection(
-                "host=127.0.0.1,127.0.0.1 port=\(refusing.port),\(server.port) user=postgres dbname=\(database)"
+                "host=127.0.0.1,127.0.0.1 port=\(refusing.port),\(server.port) user=postgres dbname=\(database)",
+                options: patientOptions
             ) { connection throws in
                 await connection.serverAddress
             }
@@ -212,7 +232,7 @@ import Testing
                     "host=127.0.0.1,127.0.0.1 port=\(blackHole.port),\(server.port) user=postgres "
                         + "dbname=\(database) target_session_attrs=read-write",
                     options: options,
-                    deadline: .now + .seconds(10)
+                    deadline: .now + .seconds(60)
                 ) { connection throws in
                     try await connection.query("SELECT 1")[0].decode(Int.self, column: 0)
                 }
@@ -258,4 +278,9 @@ import Testing
             #expect(try await connection.query("SELECT current_database()")[0].decode(String.self, column: 0) == database)
         }
     }
+}
+
+/// How many of a test's concurrent calls have returned.
+private final class FinishedCalls: Sendable {
+    let count = Atomic<Int>(0)
 }

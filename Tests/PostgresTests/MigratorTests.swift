@@ -4,7 +4,7 @@ import Projection
 import TestSupport
 import Testing
 
-@Suite struct MigratorTests {
+@Suite(.timeLimit(.minutes(5))) struct MigratorTests {
     private func tableExists(_ name: String, _ connection: PostgresConnection) async throws -> Bool {
         try await connection.query("SELECT to_regclass($1) IS NOT NULL", [name])[0].decode(Bool.self, column: 0)
     }
@@ -36,7 +36,8 @@ import Testing
         let runs = try await withThrowingTaskGroup(of: [AppliedMigration].self) { group in
             for _ in 0..<4 {
                 group.addTask {
-                    try await PostgresConnection.withConnection(database) { connection throws in
+                    // Patient timeouts: the four wait for each other's lock, on a machine that may be busy.
+                    try await PostgresConnection.withConnection(database, options: patientOptions) { connection throws in
                         try await SchemaMigrator().migrate(connection: connection)
                     }
                 }
@@ -129,7 +130,7 @@ import Testing
 
 /// The statement shape the projector uses, at the size it uses: thousands of rows per statement through
 /// unnest, idempotent on the digest, with its checkpoint in the same transaction.
-@Suite struct ProjectorStatementTests {
+@Suite(.timeLimit(.minutes(5))) struct ProjectorStatementTests {
     static let insertOrders = """
         INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt)
         SELECT d, n, p, t::timestamp, x

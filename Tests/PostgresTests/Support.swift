@@ -1,11 +1,33 @@
+import Foundation
 import Postgres
 import TestSupport
 import Testing
 
 /// How much later than its deadline a call may return in these tests: the deadline is the contract,
 /// the margin absorbs scheduling on a busy two-core machine (the whole suite runs in parallel). A call that
-/// ignored its deadline would overshoot by the remaining server or TCP timeouts (tens of seconds to minutes).
-let deadlineMargin: Duration = .seconds(3)
+/// ignored its deadline would overshoot by what the test puts behind it, at least twice this margin: the
+/// server's sleep, the ``patientOptions`` timeouts, or TCP's timeouts of minutes.
+let deadlineMargin: Duration = TestTiming.margin(.seconds(5))
+
+/// Options whose own timeouts (60 s) are far beyond ``deadlineMargin``, for tests that show that a call ends by
+/// a deadline or a refusal, not by waiting out a timeout.
+let patientOptions = PostgresConnection.Options(
+    connectTimeout: .seconds(60), queryTimeout: .seconds(60), statementTimeout: .seconds(60))
+
+/// Whether the thread with kernel id `threadID` (of this process) is blocked in `poll(2)`, as
+/// `/proc/self/task/ID/syscall` tells: its first field is the number of the system call it waits in.
+func isBlockedInPoll(_ threadID: Int32) -> Bool {
+    guard let text = try? String(contentsOfFile: "/proc/self/task/\(threadID)/syscall", encoding: .utf8),
+        let number = text.split(separator: " ").first.flatMap({ Int($0) })
+    else { return false }
+    #if arch(x86_64)
+    return number == 7 || number == 271  // poll, ppoll
+    #elseif arch(arm64)
+    return number == 73  // ppoll (arm64 has no poll)
+    #else
+    return false
+    #endif
+}
 
 /// A fresh database on the shared server.
 func makeDatabase() async throws -> String {
@@ -50,7 +72,7 @@ extension Result {
 /// For waiting on something another process does (a backend appearing in pg_stat_activity); the pause
 /// between checks is a poll interval, not a guess at how long the thing takes.
 func eventually(
-    within timeout: Duration = .seconds(10),
+    within timeout: Duration = TestTiming.margin(.seconds(10)),
     _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout

@@ -36,7 +36,7 @@ let hostileStrings: [String] = [
     "zero\u{200B}width",
 ]
 
-@Suite struct ValueTests {
+@Suite(.timeLimit(.minutes(5))) struct ValueTests {
     @Test func scalarParametersRoundTrip() async throws {
         try await PostgresConnection.withConnection(try await makeDatabase()) { connection throws in
             let rows = try await connection.query(
@@ -170,7 +170,7 @@ let hostileStrings: [String] = [
 }
 
 /// The array literal writer and reader, without a server.
-@Suite struct ArrayLiteralTests {
+@Suite(.timeLimit(.minutes(5))) struct ArrayLiteralTests {
     private func literal(_ value: some PostgresEncodable) -> String {
         var buffer: [UInt8] = []
         value.encodePostgresText(into: &buffer)

@@ -7,7 +7,7 @@ import TestSupport
 
 /// What a node says about itself (`/readyz`) and about its log, in the situations the fault suite
 /// (`bench/faults`) produces: a start while the database is away, a full disk that refuses every write.
-@Suite("Node health and log reporting")
+@Suite("Node health and log reporting", .timeLimit(.minutes(5)))
 struct NodeHealthTests {
     @Test("before the projector has read its checkpoint, the whole log counts as lag, never zero")
     func lagBeforeTheCheckpointIsKnown() async throws {

@@ -6,7 +6,7 @@ import Projection
 import Testing
 import TestSupport
 
-@Suite("Projector")
+@Suite("Projector", .timeLimit(.minutes(5)))
 struct ProjectorTests {
     @Test("projects every event once, moves the checkpoint with the rows, and reports confirmed")
     func projectsEverything() async throws {
@@ -19,10 +19,10 @@ struct ProjectorTests {
                 source: book.log, node: "node-a", database: quickSettings(database), projection: book.projection,
                 status: status, configuration: quickProjectorConfiguration(), logger: testLogger)
             let running = Task { try await projector.run() }
-            await status.wait { $0.checkpoint == 700 }
+            try await status.wait(timeout: TestTiming.patience) { $0.checkpoint == 700 }
             // More events while it runs are projected too, with low lag.
             let more = try await appendSamples(book, count: 50, seed: 2)
-            await status.wait { $0.checkpoint == 750 }
+            try await status.wait(timeout: TestTiming.patience) { $0.checkpoint == 750 }
             running.cancel()
             _ = await running.result
 
@@ -172,7 +172,7 @@ struct ProjectorTests {
             let status = ProjectorStatusBoard()
             let projector = Projector(source: book.log, node: "twin", database: quickSettings(database), status: status, configuration: quickProjectorConfiguration(), logger: testLogger)
             let running = Task { try await projector.run() }
-            await status.wait { $0.lastError != nil }
+            try await status.wait(timeout: TestTiming.patience) { $0.lastError != nil }
             #expect(status.snapshot.lastError?.contains("share this node id") == true)
             running.cancel()
             _ = await running.result
@@ -182,7 +182,7 @@ struct ProjectorTests {
     }
 }
 
-@Suite("Projector rows")
+@Suite("Projector rows", .timeLimit(.minutes(5)))
 struct ProjectorRowTests {
     @Test("hostile text survives both ways into the table (arrays for small batches, COPY for large ones)", arguments: [10, 400])
     func hostileText(count: Int) async throws {

@@ -206,7 +206,7 @@ for n in 0..<total {
     digests.append(try await book.accept(reservation).status.digest)
 }
 let achieved = Double(total) / seconds(since: steadyStart)
-await steady.status.wait { $0.checkpoint ?? 0 >= UInt64(total) }
+try await steady.status.wait(timeout: .seconds(600)) { $0.checkpoint ?? 0 >= UInt64(total) }
 running.cancel()
 _ = await running.result
 await steadyLog.close()

@@ -16,6 +16,8 @@ final class ConnectionThread: SerialExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var isShuttingDown = false
     private var thread = pthread_t()
+    /// The kernel's id of the thread (`gettid`), set when it starts; nil until then.
+    private var kernelID: pid_t?
 
     /// Starts the thread.
     init() {
@@ -59,8 +61,26 @@ final class ConnectionThread: SerialExecutor, @unchecked Sendable {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    /// The kernel's id of this thread, once it has started: lets a test see in `/proc` whether the thread is
+    /// blocked in `poll(2)`.
+    var kernelThreadID: pid_t? {
+        pthread_mutex_lock(self.mutex)
+        defer { pthread_mutex_unlock(self.mutex) }
+        return self.kernelID
+    }
+
     func checkIsolated() {
         precondition(pthread_equal(pthread_self(), self.thread) != 0, "not on the connection's thread")
+    }
+
+    /// The calling thread's kernel id, read from `/proc/thread-self` (a link to `PID/task/TID`): Glibc's
+    /// `gettid()` is not visible to Swift. Nil where `/proc` is not mounted.
+    private static func currentKernelThreadID() -> pid_t? {
+        var target = [CChar](repeating: 0, count: 64)
+        let length = readlink("/proc/thread-self", &target, target.count - 1)
+        guard length > 0 else { return nil }
+        let text = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: "/").last.flatMap { pid_t($0) }
     }
 
     /// Lets the thread exit once the jobs already enqueued have run.
@@ -72,6 +92,9 @@ final class ConnectionThread: SerialExecutor, @unchecked Sendable {
     }
 
     private func run() {
+        pthread_mutex_lock(self.mutex)
+        self.kernelID = ConnectionThread.currentKernelThreadID()
+        pthread_mutex_unlock(self.mutex)
         var batch: [UnownedJob] = []
         while true {
             pthread_mutex_lock(self.mutex)
