@@ -127,6 +127,14 @@ package enum FileSystem {
         return (info.st_mode & S_IFMT) == S_IFDIR ? .directory : .other
     }
 
+    /// The directory that holds `path`'s entry: `"."` for a bare name, `"/"` for a name at the root.
+    package static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+    }
+
     package static func makeDirectory(_ path: String) -> Result<Void, SystemError> {
         if mkdir(path, 0o755) == 0 || errno == EEXIST { return .success(()) }
         return .failure(.current("mkdir \(path)"))

@@ -16,6 +16,12 @@ package enum LogRecovery {
             if case .failure(let error) = FileSystem.makeDirectory(directory) {
                 throw LogError.io("create the log directory", directory, error)
             }
+            // The directory's name is an entry in its parent, durable only once the parent is synced (as a new
+            // segment's name is only once the log directory is): else a power cut can take the whole log with it.
+            let parent = FileSystem.parentDirectory(of: directory)
+            if case .failure(let error) = FileSystem.syncDirectory(parent) {
+                throw LogError.io("sync the directory that holds the new log", parent, error)
+            }
             report.createdDirectory = true
         }
         try LogDirectory.check(directory)
