@@ -33,7 +33,9 @@ struct LogAppendCommand: AsyncParsableCommand {
         options.dataDirectory = directory
         options.nodeID = nodeID
         let node = try options.resolveNodeID()
-        let log = try reportingLogErrors { try EventLog(directory: directory) }
+        let (configuration, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        for hook in testHooks { warn("TEST HOOK active; never set it in production: \(hook)") }
+        let log = try reportingLogErrors { try EventLog(directory: directory, configuration: configuration) }
         try options.storeNodeID(node)
         if log.recovery.createdDirectory { warn("created a new event log in \(directory)") }
         if let cut = log.recovery.cutTail { warn("recovery: \(cut.reason); cut \(cut.byteCount) unacknowledged bytes at byte \(cut.byteOffset) of \(cut.file)") }

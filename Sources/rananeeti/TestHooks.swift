@@ -2,9 +2,9 @@ import EventLog
 import Foundation
 import Synchronization
 
-/// TEST HOOKS, for the fault-injection suite (`bench/faults`) only. Each is an environment variable that
-/// `serve` reads at start; unset (always, in production), nothing changes. When one is set, `serve` logs a
-/// warning that names it.
+/// TEST HOOKS, for the fault-injection suite (`bench/faults`) and the power-cut tests (`tests/powercut`) only.
+/// Each is an environment variable that `serve` and `log append` read at start; unset (always, in production),
+/// nothing changes. When one is set, the command warns and names it.
 ///
 /// - `RANANEETI_TEST_CLOCK_OFFSET_FILE`: the log stamps events with the real time plus the number of
 ///   seconds the named file holds (`+3600`, `-86400`; one integer, re-read every 100 ms), so that the
