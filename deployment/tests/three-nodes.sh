@@ -12,21 +12,30 @@
 #      exact repeat to the same node, the same digest everywhere) and many different ones spread across nodes.
 #      Every digest must be the one docs (DESIGN.md, "The digest") define, computed here independently.
 #   3. PostgreSQL stopped with `pg_ctl -m immediate`: more reservations, shared and different, and some sent
-#      before to another node; each must be answered 201/200 in under 1 s; GET /api/v1/reservations/{digest}
-#      must answer from the node with X-Rananeeti-Source: local; /readyz stays 200 and shows a lag.
+#      before to another node; each must be answered 201/200 within the accept deadline (below), never
+#      waiting on the stopped database; GET /api/v1/reservations/{digest} must answer from the node with
+#      X-Rananeeti-Source: local within the same deadline; /readyz stays 200 and shows a lag.
 #   4. PostgreSQL started again on the same port and data directory; waits until every node's /readyz says
-#      projection.lagEvents = 0, then with psql: no digest twice in cafe.ordersraw; every acknowledged digest
-#      there, nothing that no node acknowledged; each row holds what was sent; the projectors' counters add up
-#      (rows inserted = rows in the table; inserted + duplicate = events appended); each node's checkpoint is
-#      at its log's end; reads answer from the database again.
+#      projection.lagEvents = 0, then with psql: the digests in cafe.ordersraw are exactly those acknowledged
+#      (none missing, none that no node acknowledged); each row holds what was sent, notes included; the
+#      projectors' counters add up (rows inserted = rows in the table: an event written twice would count
+#      twice, since ordrdgst is UNIQUE and the table itself cannot hold a digest twice; inserted + duplicate =
+#      events appended); each node's checkpoint is at its log's end; reads answer from the database again.
 #   5. the nodes stop on SIGTERM with exit status 0, and `rananeeti log verify` passes on each log.
+#
+# The accept deadline is 1 s times RANANEETI_TEST_SLACK (default 3, so 3 s on a debug build of a busy
+# 2-core machine): a bound on waiting, not a measure of speed. A node that waited on the stopped database
+# would wait for libpq's connect timeout or for ever; the figures actually seen are printed.
 #
 # Exits 0 when all hold; otherwise 1, listing every failed check. Nodes, the server and the temporary
 # directory are removed on every exit (RANANEETI_KEEP_TEST_DIR=1 keeps the directory, for a look at logs).
 #
-# To see it fail (it must be able to): RANANEETI_THREE_NODES_SABOTAGE=
+# To see it fail (it must be able to; scripts/test runs foreign-row and fails if it passes):
+# RANANEETI_THREE_NODES_SABOTAGE=
 #   forget-node-2   drop node-2's acknowledgements from the record  -> "in the table but acknowledged by no node"
-#   foreign-row     insert a row no node acknowledged               -> the same, for that digest
+#   foreign-row     insert a row no node acknowledged               -> the same, for that digest, and the
+#                                                                      counters no longer match the table
+#   changed-notes   change the notes of one row                     -> "rows whose content differs"
 #   skip-restart    never start PostgreSQL again                    -> lag never reaches 0
 set -euo pipefail
 
@@ -34,7 +43,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${RANANEETI_BIN:-$ROOT/.build/debug/rananeeti}
 SABOTAGE=${RANANEETI_THREE_NODES_SABOTAGE:-}
 NODES=3
-MAX_ACCEPT_SECONDS=1.0
+SLACK=${RANANEETI_TEST_SLACK:-3}
+ACCEPT_DEADLINE_SECONDS=$(awk -v s="$SLACK" 'BEGIN { if (s + 0 < 1) s = 1; printf "%.2f", 1.0 * s }')
 
 # Only the settings given here: nothing from the caller's environment may point a node elsewhere.
 unset RANANEETI_DATABASE RANANEETI_DATA_DIR RANANEETI_NODE_ID RANANEETI_LISTEN RANANEETI_ADMIN_TOKEN \
@@ -120,7 +130,7 @@ say "nodes ready on ports ${PORTS[*]}"
 
 # ---------------------------------------------------------------- the reservations
 # One line per reservation, made by Python, which also computes the digest the way DESIGN.md defines it:
-#   KEY <TAB> expected digest <TAB> name <TAB> people <TAB> datetime <TAB> request body
+#   KEY <TAB> expected digest <TAB> name <TAB> people <TAB> datetime <TAB> request body <TAB> notes
 python3 - "$T" <<'PY'
 import hashlib, json, sys
 out = sys.argv[1]
@@ -133,7 +143,7 @@ def write(name, items):
     with open(f"{out}/{name}.tsv", "w", encoding="utf-8") as f:
         for key, r in items:
             f.write("\t".join([key, digest(r), r["name"], str(r["people"]), r["datetime"],
-                               json.dumps(r, ensure_ascii=False)]) + "\n")
+                               json.dumps(r, ensure_ascii=False), r["notes"]]) + "\n")
 
 def res(name, people, day, hour, notes):
     return {"name": name, "people": people, "datetime": f"2026-12-{day:02d}T{hour:02d}:00", "notes": notes}
@@ -152,7 +162,7 @@ ACKS=$T/acks.tsv          # node <TAB> digest <TAB> HTTP status <TAB> phase
 # post NODE LINE PHASE EXPECTED_STATUS: sends the reservation on LINE to NODE, checks the answer, records it.
 post() {
     local node=$1 line=$2 phase=$3 want=$4 key expected body out code secs digest state
-    IFS=$'\t' read -r key expected _ _ _ body <<<"$line"
+    IFS=$'\t' read -r key expected _ _ _ body _ <<<"$line"
     out=$T/post.out
     if ! read -r code secs < <(curl -sS -o "$out" -w '%{http_code} %{time_total}\n' --max-time 5 \
             -H 'Content-Type: application/json' --data-binary "$body" "$(url "$node")/api/v1/reservations"); then
@@ -168,8 +178,10 @@ post() {
     [ "$digest" = "$expected" ] || check "$phase: POST $key to node-$node: digest $digest, expected $expected"
     [ -n "$want" ] && [ "$code" != "$want" ] && check "$phase: POST $key to node-$node: HTTP $code, expected $want"
     [ -n "$state" ] || check "$phase: POST $key to node-$node: no state in the answer"
-    if [ "$phase" = down ] && ! awk -v s="$secs" -v m="$MAX_ACCEPT_SECONDS" 'BEGIN { exit !(s < m) }'; then
-        check "$phase: POST $key to node-$node took ${secs}s during the outage (limit ${MAX_ACCEPT_SECONDS}s)"
+    if [ "$phase" = down ]; then
+        echo "$secs" >> "$T/outage-seconds"
+        awk -v s="$secs" -v m="$ACCEPT_DEADLINE_SECONDS" 'BEGIN { exit !(s < m) }' \
+            || check "$phase: POST $key to node-$node took ${secs}s during the outage (deadline ${ACCEPT_DEADLINE_SECONDS}s)"
     fi
     if [ "$phase" = down ] && [ "$code" = 201 ] && [ "$state" != pending ]; then
         check "$phase: POST $key to node-$node: state $state during the outage, expected pending"
@@ -223,10 +235,11 @@ while IFS=$'\t' read -r node digest _code phase; do
     if [ "$phase" = up ] && [ "$checked" -ge 10 ]; then continue; fi
     checked=$((checked + 1))
     read -r code source secs state < <(get "${node#node-}" "$digest")
+    echo "$secs" >> "$T/outage-seconds"
     if [ "$code" != 200 ] || [ "$source" != local ]; then
         check "outage: GET $digest on $node: HTTP $code, X-Rananeeti-Source: $source (expected 200 from local)"
-    elif ! awk -v s="$secs" 'BEGIN { exit !(s < 1.0) }'; then
-        check "outage: GET $digest on $node took ${secs}s"
+    elif ! awk -v s="$secs" -v m="$ACCEPT_DEADLINE_SECONDS" 'BEGIN { exit !(s < m) }'; then
+        check "outage: GET $digest on $node took ${secs}s (deadline ${ACCEPT_DEADLINE_SECONDS}s)"
     fi
 done < "$ACKS"
 for i in $(seq "$NODES"); do
@@ -234,7 +247,7 @@ for i in $(seq "$NODES"); do
     lag=$(jq -r '.projection.lagEvents' <<<"$body")
     [ "$lag" -gt 0 ] 2>/dev/null || check "outage: node-$i reports projection.lagEvents=$lag; it took reservations the database has not seen"
 done
-say "$checked reads answered locally; $(wc -l < "$ACKS") acknowledgements in all"
+say "$checked reads answered locally; $(wc -l < "$ACKS") acknowledgements in all; slowest answer during the outage $(sort -g "$T/outage-seconds" | tail -n 1) s (deadline ${ACCEPT_DEADLINE_SECONDS} s)"
 
 # ---------------------------------------------------------------- 4. the database back
 if [ "$SABOTAGE" != skip-restart ]; then
@@ -262,23 +275,27 @@ if [ "$SABOTAGE" = foreign-row ]; then
     psql "$DB" -qAtc "INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt)
                       VALUES ('0000000000000000beef', 'Nobody', 1, '2026-01-01 12:00', 'no node took this')"
 fi
+if [ "$SABOTAGE" = changed-notes ]; then
+    psql "$DB" -qAtc "UPDATE cafe.ordersraw SET ordrtxt = ordrtxt || ' (changed)'
+                      WHERE ordrdgst = (SELECT min(ordrdgst) FROM cafe.ordersraw)"
+fi
 
 sql() { psql "$DB" -v ON_ERROR_STOP=1 -qAt -F $'\t' -c "$1"; }
 cut -f2 "$ACKS" | sort -u > "$T/acked"
 sql "SELECT ordrdgst FROM cafe.ordersraw ORDER BY 1" > "$T/in-table"
 
-dups=$(sql "SELECT ordrdgst, count(*) FROM cafe.ordersraw GROUP BY ordrdgst HAVING count(*) > 1")
-[ -z "$dups" ] || check "digests more than once in cafe.ordersraw, $(some "$dups")"
+# (No check for a digest twice in the table: ordrdgst is UNIQUE, so that cannot happen; an event written twice
+# shows in the projectors' counters below.)
 missing=$(comm -23 "$T/acked" "$T/in-table")
 [ -z "$missing" ] || check "acknowledged but not in cafe.ordersraw, $(some "$missing")"
 extra=$(comm -13 "$T/acked" "$T/in-table")
 [ -z "$extra" ] || check "in cafe.ordersraw but acknowledged by no node, $(some "$extra")"
 
-# Each row holds what was sent: digest, name, party size, date and time.
-cat "$T"/up-*.tsv "$T"/down-*.tsv | awk -F '\t' '{ print $2 "\t" $3 "\t" $4 "\t" $5 }' | sed 's/T\([0-9:]*\)$/ \1:00/' \
+# Each row holds what was sent: digest, name, party size, date and time, notes.
+cat "$T"/up-*.tsv "$T"/down-*.tsv | awk -F '\t' '{ sub("T", " ", $5); print $2 "\t" $3 "\t" $4 "\t" $5 ":00\t" $7 }' \
     | sort -u > "$T/sent-rows"
-sql "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD HH24:MI:SS') FROM cafe.ordersraw" \
-    | sort > "$T/table-rows"
+sql "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD HH24:MI:SS'), coalesce(ordrtxt, '')
+     FROM cafe.ordersraw" | sort > "$T/table-rows"
 wrong=$(comm -13 "$T/sent-rows" "$T/table-rows" | grep -v -F -f <(echo "$extra" | sed '/^$/d') 2>/dev/null || true)
 [ -z "$wrong" ] || check "rows whose content differs from what was sent: $(head -n 3 <<<"$wrong" | tr '\n' ' ')"
 
