@@ -5,14 +5,25 @@ Written from docs/LOG_FORMAT.md alone, with only the Python standard library
 (LZ4 frames are decoded here by hand), so that an auditor need not trust the
 service's own code to check its log.
 
-    tools/verify_log.py DIR            verify; print a summary; exit 0 intact, 1 damaged, 3 unfinished tail
+    tools/verify_log.py DIR            verify; print a summary on standard error
     tools/verify_log.py DIR --dump     also print every record (JSON lines) to stdout
+
+Exit status:
+    0   intact
+    3   intact, ending in an unfinished (never acknowledged) last batch, which a writer cuts
+    4   damaged: "DAMAGED: FILE at byte N: REASON" on standard error
+    2   usage: no directory given, or DIR is not a directory
+    70  the verifier itself failed (a bug here, not a finding about the log); the traceback follows
+A Python error outside main() exits 1, so no failure of the verifier can pass for damage (4).
 """
 import hashlib
 import os
 import re
 import struct
 import sys
+import traceback
+
+EXIT_INTACT, EXIT_USAGE, EXIT_UNFINISHED_TAIL, EXIT_DAMAGED, EXIT_VERIFIER_FAILED = 0, 2, 3, 4, 70
 
 HEADER_MAGIC = 0x184D2A5E
 HEADER_LEN = 112
@@ -223,19 +234,27 @@ def verify(directory, dump=False):
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    if not os.path.isdir(sys.argv[1]):
+        print(f"verify_log.py: {sys.argv[1]} is not a directory (give a log directory)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         report = verify(sys.argv[1], dump="--dump" in sys.argv[2:])
     except Damage as d:
         print(f"DAMAGED: {d}", file=sys.stderr)
-        return 1
+        return EXIT_DAMAGED
+    except Exception:  # noqa: BLE001 - any other error is the verifier's own failure, never a verdict on the log
+        traceback.print_exc()
+        print("verify_log.py: the verifier failed (the traceback above is a bug in it); the log was not judged",
+              file=sys.stderr)
+        return EXIT_VERIFIER_FAILED
     print(f"OK: {report['segments']} segment(s), {report['records']} record(s), end offset {report['end']}, "
           f"chain head {report['head']}", file=sys.stderr)
     if report["tail"]:
         path, pos, reason = report["tail"]
         print(f"Note: unfinished last batch at {path} byte {pos}: {reason}", file=sys.stderr)
-        return 3
-    return 0
+        return EXIT_UNFINISHED_TAIL
+    return EXIT_INTACT
 
 
 if __name__ == "__main__":

@@ -51,6 +51,55 @@ func batchPositions(_ path: String) throws -> [(position: Int64, header: BatchHe
     return found
 }
 
+/// What the independent verifier, `tools/verify_log.py`, says about a log directory: its exit status, the
+/// records it printed (with `dump`) and its message on standard error.
+struct IndependentVerdict {
+    static let intact: Int32 = 0
+    static let unfinishedTail: Int32 = 3
+    static let damaged: Int32 = 4
+    static let verifierFailed: Int32 = 70
+
+    var status: Int32
+    var records: Data
+    var message: String
+
+    /// Runs the verifier on `directory`; `python` is the code that runs it (the verifier's own `main()`
+    /// unless a test replaces it, to see the verifier fail).
+    init(_ directory: String, dump: Bool = false, python: String = "import sys; from verify_log import main; sys.exit(main())") throws {
+        let tools = LogFormatTests.repositoryRoot + "/tools"
+        let arguments = ["python3", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); " + python, tools, directory] + (dump ? ["--dump"] : [])
+        (status, records, message) = try runCapturingErrors("/usr/bin/env", arguments)
+    }
+}
+
+/// Expects the independent verifier to find damage exactly at `byteOffset` of `file`, and to say so.
+func expectIndependentDamage(
+    _ directory: String, file: String, at byteOffset: Int64, _ comment: String = "",
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let verdict = try IndependentVerdict(directory)
+    #expect(verdict.status == IndependentVerdict.damaged, "\(comment) exit \(verdict.status): \(verdict.message)", sourceLocation: sourceLocation)
+    #expect(verdict.message.contains("DAMAGED: \(file) at byte \(byteOffset): "), "\(comment) \(verdict.message)", sourceLocation: sourceLocation)
+}
+
+/// Runs a program and returns its exit status, standard output and standard error.
+func runCapturingErrors(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data, errors: String) {
+    // Standard error goes to a file, so that neither output can fill a pipe and stall the child.
+    let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: errorPath.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: errorPath) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = try FileHandle(forWritingTo: errorPath)
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data, String(decoding: try Data(contentsOf: errorPath), as: UTF8.self))
+}
+
 /// Runs a program and returns its exit status and standard output.
 func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
     let process = Process()

@@ -9,7 +9,6 @@ import TestSupport
 struct LogFormatTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static let independentReader = repositoryRoot + "/tools/verify_log.py"
 
     @Test("the documented example: header words, fields and the JSON line")
     func documentedExample() async throws {
@@ -52,9 +51,9 @@ struct LogFormatTests {
             let ours = try readAll(log.makeReader()).map { Array($0.bytes) + [0x0A] }.flatMap { $0 }
             await log.close()
 
-            let result = try run("/usr/bin/env", ["python3", Self.independentReader, dir.path, "--dump"])
-            #expect(result.status == 0)
-            #expect(Array(result.output) == ours)
+            let result = try IndependentVerdict(dir.path, dump: true)
+            #expect(result.status == IndependentVerdict.intact, "\(result.message)")
+            #expect(Array(result.records) == ours)
 
             // Both readers name the same place for the same damage.
             let segment = dir.appending(try segmentFiles(dir.path)[1])
@@ -62,9 +61,24 @@ struct LogFormatTests {
             var bytes = try fileBytes(segment)
             bytes[Int(victim.position) + 130] ^= 0x08
             try writeFileBytes(segment, bytes)
-            #expect(try run("/usr/bin/env", ["python3", Self.independentReader, dir.path]).status == 1)
+            try expectIndependentDamage(dir.path, file: segment, at: victim.position)
             let report = try LogVerifier.verify(directory: dir.path)
             #expect(report.problem?.file == segment && report.problem?.byteOffset == victim.position)
+        }
+    }
+
+    @Test("a failure of the independent verifier itself is never taken for damage in the log")
+    func independentReaderFailureIsNotDamage() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.path)
+            _ = try await log.append(sampleRecord(1))
+            await log.close()
+            #expect(try IndependentVerdict(dir.path).status == IndependentVerdict.intact)
+            // The verifier with its LZ4 decoder broken: it crashes on the first batch, which is intact.
+            let broken = try IndependentVerdict(
+                dir.path, python: "import sys, verify_log; verify_log.lz4_frame = None; sys.exit(verify_log.main())")
+            #expect(broken.status == IndependentVerdict.verifierFailed, "\(broken.message)")
+            #expect(broken.message.contains("the verifier failed") && !broken.message.contains("DAMAGED"))
         }
     }
 }
