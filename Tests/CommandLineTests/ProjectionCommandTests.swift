@@ -124,7 +124,8 @@ struct ProjectionCommandTests {
             let logPath = dir.appending("log")
             let log = try EventLog(directory: logPath)
             try "kill-node\n".write(toFile: logPath + "/node-id", atomically: true, encoding: .utf8)
-            // Events keep coming while the projector is killed.
+            // Events keep coming while the projector is killed, until the last kill: about 2,000 a second (at most
+            // 200,000 in all), so that each projector has a few small batches to commit, not one huge one.
             let appender = Task {
                 var samples = SampleReservations(seed: 12)
                 var appended = 0
@@ -137,17 +138,45 @@ struct ProjectionCommandTests {
                     }
                     _ = try await log.append(contentsOf: batch)
                     appended += batch.count
-                    if appended >= 20_000 { break }
+                    if appended >= 200_000 { break }
+                    try? await Task.sleep(for: .milliseconds(10))
                 }
             }
-            var rng = SystemRandomNumberGenerator()
-            for _ in 0..<20 {
+            var rng = SplitMix64.forTest("killedProjector")
+            var killedAfterCommits = 0
+            let kills = 12
+            for round in 0..<kills {
+                let before = try await checkpoint(database, node: "kill-node")
+                let started = ContinuousClock.now
                 let child = try ChildProcess(binary, ["project", "--data-dir", logPath, "--database", database], environment: ["RANANEETI_LOG_LEVEL": "warning"])
-                // A random moment: the projector is somewhere in connecting, reading or committing.
-                try await Task.sleep(for: .milliseconds(Int.random(in: 30...400, using: &rng)))
+                if round % 4 == 0 {
+                    // A quarter of the kills at a random moment from the start: connecting, reading the checkpoint,
+                    // perhaps in its first batch.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 30...400, using: &rng)))
+                } else {
+                    // The rest once it has committed (a projector takes longer to start than the first kind of
+                    // kill allows on a busy machine), then at a random moment mid-stream: between two commits or
+                    // inside one.
+                    let deadline = ContinuousClock.now + TestTiming.patience
+                    while try await checkpoint(database, node: "kill-node") == before, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &rng)))
+                }
+                let lifetime = started.duration(to: .now)
                 child.kill(SIGKILL)
                 await child.wait()
+                // The checkpoint moved while it lived: it had committed, and the kill found it between or in
+                // later commits (a batch it had written and not committed is rolled back). Else it died first.
+                let after = try await checkpoint(database, node: "kill-node")
+                if after > before { killedAfterCommits += 1 }
+                print("killedProjector kill \(round) after \(lifetime): checkpoint \(before) -> \(after), "
+                    + (after > before ? "killed mid-stream, after committing" : "killed before its first commit"))
             }
+            print("killedProjector: \(killedAfterCommits) of \(kills) kills landed after the projector had committed")
+            // Three kills in four wait for a commit first; all but a few of them must have found one.
+            #expect(killedAfterCommits >= kills / 2, "only \(killedAfterCommits) kills found a projector that had committed")
+            appender.cancel()
             _ = try await appender.value
             let end = log.endOffset
             // Let one projector finish the backlog, then stop it politely.
