@@ -17,7 +17,9 @@ func migratedDatabase(on server: PostgresServer? = nil) async throws -> String {
     return connectionString
 }
 
-/// `cafe.ordersraw` as digest → (name, people, date-time, notes).
+/// `cafe.ordersraw` as digest → (name, people, date-time, notes). `ordrdgst` is UNIQUE, so the table cannot hold
+/// a digest twice and the dictionary loses nothing; what can go wrong is a row missing, a row nobody sent, or
+/// a row that differs from what was sent: `expectRows` checks those.
 func ordersRaw(_ connectionString: String) async throws -> [String: (String, Int, String, String)] {
     try await PostgresConnection.withConnection(connectionString) { connection in
         let rows = try await connection.query(
@@ -25,10 +27,27 @@ func ordersRaw(_ connectionString: String) async throws -> [String: (String, Int
         var found: [String: (String, Int, String, String)] = [:]
         for row in rows {
             let (digest, name, people, time, notes) = try row.decode((String, String, Int, String, String).self)
-            #expect(found[digest] == nil, "digest \(digest) twice")
             found[digest] = (name, people, time, notes)
         }
         return found
+    }
+}
+
+/// Expects `cafe.ordersraw` to hold exactly `sent`: the same set of digests, and each row what was sent for
+/// it (name, party size, date and time, notes).
+func expectRows(
+    _ connectionString: String, equal sent: [ReservationDigest: Reservation], sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let rows = try await ordersRaw(connectionString)
+    let expected = Set(sent.keys.map(\.description))
+    let missing = expected.subtracting(rows.keys)
+    let unsent = Set(rows.keys).subtracting(expected)
+    #expect(missing.isEmpty, "\(missing.count) sent digest(s) not in cafe.ordersraw: \(missing.prefix(5))", sourceLocation: sourceLocation)
+    #expect(unsent.isEmpty, "\(unsent.count) row(s) in cafe.ordersraw nobody sent: \(unsent.prefix(5))", sourceLocation: sourceLocation)
+    for (digest, reservation) in sent {
+        guard let row = rows[digest.description] else { continue }
+        let wanted = (reservation.name, reservation.people, reservation.dateTime.description, reservation.notes)
+        #expect(row == wanted, "row \(digest) holds \(row), sent \(wanted)", sourceLocation: sourceLocation)
     }
 }
 
