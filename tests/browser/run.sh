@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The browser test: a real, headless Chromium books a table on a running `rananeeti serve` (log-only, in a
 # fresh data directory), reads the status page it lands on, and takes screenshots of the home page (desktop
-# and phone width), the status page and the list into docs/screenshots/.
+# and phone width), the status page and the list.
 #
-#   tests/browser/run.sh                    build, serve on a free port, drive the browser, stop
-#   SCREENSHOTS=DIR tests/browser/run.sh    write the screenshots elsewhere
+#   tests/browser/run.sh                        build, serve on a free port, drive the browser, stop; the
+#                                               screenshots go to a temporary directory, removed afterwards
+#   tests/browser/run.sh --update-screenshots   write them into docs/screenshots/ (the README shows them)
+#   SCREENSHOTS=DIR tests/browser/run.sh        write them into DIR and keep them
 #
 # Installs Debian's chromium (and fonts for the screenshots) when missing: root or sudo. Runs headless with
 # --no-sandbox, so it works as root in CI. Exits non-zero when anything fails.
@@ -34,8 +36,13 @@ fi
 . tests/lib/test-server.sh
 start_test_server browser-test
 
+# A test run leaves the working tree as it found it: screenshots go under the server's temporary directory
+# (removed at exit) unless asked for.
+screenshots=${SCREENSHOTS:-$work/screenshots}
+if [ "${1:-}" = --update-screenshots ]; then screenshots=docs/screenshots; fi
+
 status=0
-python3 tests/browser/drive.py --base "$base" --screenshots "${SCREENSHOTS:-docs/screenshots}" || status=$?
+python3 tests/browser/drive.py --base "$base" --screenshots "$screenshots" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== rananeeti serve log" >&2
   cat "$work/server.log" >&2
