@@ -46,6 +46,9 @@ public func makeApplication(
     // known path asked with another method 405 from the route table, loaded once every route is in.
     let routeTable = RouteTable()
     router.add(middleware: RequestObservingMiddleware(pages: pages, metrics: metrics, routeTable: routeTable))
+    if let limit = configuration.postRateLimit {
+        router.add(middleware: PostRateLimitMiddleware<CafeRequestContext>(limit))
+    }
     SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration).register(on: router)
     APIRoutes(
         desk: desk, calendar: calendar, configuration: configuration,

@@ -26,6 +26,10 @@ public struct WebConfiguration: Sendable {
     public var timeZone: TimeZone
     /// The `Server` response header. Defaults to nil (no header).
     public var serverName: String?
+    /// A per-client limit on posts (``PostRateLimit``). Defaults to nil: no limit, for tests and benchmarks
+    /// that post from one address; `rananeeti serve` takes it from `--post-rate-limit`, and both shipped
+    /// configurations (the env file, the AWS bootstrap) set one.
+    public var postRateLimit: PostRateLimit?
     /// Knobs that rarely need turning.
     public var options: Options
 
@@ -128,6 +132,7 @@ public struct WebConfiguration: Sendable {
         cafeName: String = "Café Rananeeti",
         timeZone: TimeZone = .current,
         serverName: String? = nil,
+        postRateLimit: PostRateLimit? = nil,
         options: Options = Options()
     ) {
         precondition(maximumRequestBodyBytes >= 1024, "maximumRequestBodyBytes must be at least 1 KiB")
@@ -140,6 +145,7 @@ public struct WebConfiguration: Sendable {
         self.cafeName = cafeName
         self.timeZone = timeZone
         self.serverName = serverName
+        self.postRateLimit = postRateLimit
         self.options = options
     }
 }

@@ -33,6 +33,13 @@ struct ServeCommand: AsyncParsableCommand {
     var readDeadlineMilliseconds = 300
     @Flag(help: "Do not run a projector in this process (run `rananeeti project` separately).")
     var noProjector = false
+    @Option(
+        help: "Posts each client address may make: RATE[/BURST] per second, e.g. 5/20; `off` for none. Answered 429 beyond it. (Environment: RANANEETI_POST_RATE_LIMIT; default off)")
+    var postRateLimit: String?
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: "A proxy (address or CIDR) whose X-Forwarded-For names the client, for the rate limit; repeat it for more. (Environment: RANANEETI_TRUSTED_PROXIES, comma-separated; default none)")
+    var trustedProxies: [String] = []
 
     var address: String {
         listen ?? ProcessInfo.processInfo.environment["RANANEETI_LISTEN"] ?? "127.0.0.1:8080"
@@ -43,6 +50,28 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--listen (or RANANEETI_LISTEN) must be HOST:PORT, for example 127.0.0.1:8080.")
         }
         guard readDeadlineMilliseconds > 0 else { throw ValidationError("--read-deadline-milliseconds must be positive.") }
+        _ = try rateLimit()
+    }
+
+    /// The post rate limit from `--post-rate-limit` and `--trusted-proxy` (or their environment variables).
+    func rateLimit() throws -> PostRateLimit? {
+        let environment = ProcessInfo.processInfo.environment
+        let text = (postRateLimit ?? environment["RANANEETI_POST_RATE_LIMIT"] ?? "off").trimmingCharacters(in: .whitespaces)
+        let proxies =
+            trustedProxies.isEmpty
+            ? (environment["RANANEETI_TRUSTED_PROXIES"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+            : trustedProxies
+        if let bad = proxies.first(where: { PostRateLimit(postsPerSecond: 1, burst: 1, trustedProxies: [$0]) == nil }) {
+            throw ValidationError(
+                "--trusted-proxy (or RANANEETI_TRUSTED_PROXIES) \"\(bad)\" is not an IP address or CIDR network, such as 10.40.0.0/16 or 127.0.0.1.")
+        }
+        if text.isEmpty || text == "off" { return nil }
+        guard let limit = PostRateLimit.parse(text, trustedProxies: proxies) else {
+            throw ValidationError(
+                "--post-rate-limit (or RANANEETI_POST_RATE_LIMIT) must be RATE[/BURST] with a positive rate and a burst of at least 1, such as 5/20, or off; it is \"\(text)\".")
+        }
+        return limit
     }
 
     static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
@@ -105,6 +134,12 @@ struct ServeCommand: AsyncParsableCommand {
         var web = WebConfiguration(host: host, port: port)
         web.adminToken = adminToken ?? ProcessInfo.processInfo.environment["RANANEETI_ADMIN_TOKEN"]
         web.onFault = { duration in faults.makeDatabaseUnreachable(for: duration) }
+        web.postRateLimit = try rateLimit()
+        if let limit = web.postRateLimit {
+            logger.notice(
+                "posts are rate-limited per client",
+                metadata: ["per_second": "\(limit.postsPerSecond)", "burst": "\(limit.burst)", "trusted_proxies": "\(limit.trustedProxies)"])
+        }
         let app = makeApplication(book: book, configuration: web, metricsRegistry: registry, logger: logger)
         // Shutdown runs in reverse order: the HTTP server stops taking requests and finishes those in flight
         // (their appends included) first, then the projector stops; the log is synced and closed last.

@@ -1,5 +1,6 @@
 import CafeWeb
 import Foundation
+import Glibc
 import HummingbirdTesting
 import Testing
 import TestSupport

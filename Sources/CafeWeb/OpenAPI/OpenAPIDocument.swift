@@ -172,6 +172,24 @@ enum OpenAPIDocument {
               }
             }
           },
+          "429": {
+            "description": "Too many posts from this client's address (when the node has a post rate limit): `rate-limited`. Nothing was stored; retry after `Retry-After` seconds.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
           "500": {
             "description": "Something unexpected went wrong (`internal-error`); retrying is safe.",
             "headers": {
@@ -392,6 +410,7 @@ enum OpenAPIDocument {
                 "invalid-idempotency-key",
                 "idempotency-key-reused",
                 "log-unavailable",
+                "rate-limited",
                 "unauthorized",
                 "invalid-fault",
                 "faults-unavailable",
@@ -544,6 +563,24 @@ enum OpenAPIDocument {
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Too many posts from this client's address (when the node has a post rate limit); nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
               }
             },
             "content": {
@@ -983,6 +1020,24 @@ enum OpenAPIDocument {
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Too many posts from this client's address (when the node has a post rate limit): `rate-limited`.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
               }
             },
             "content": {

@@ -1,15 +1,19 @@
 import Hummingbird
 import Logging
+import NIOCore
 
 /// What the application knows about one request besides the request itself.
-struct CafeRequestContext: RequestContext {
+struct CafeRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
+    /// The connection's peer: the client, or the proxy in front of it (the rate limit sorts that out).
+    let remoteAddress: SocketAddress?
     /// The request's id: the caller's `X-Request-Id` when it is sane, else one made here. Also in the
     /// logger's metadata and echoed in the response.
     var requestID: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
         // Hummingbird gives every request an id in the logger's metadata; keep it unless the caller sent one.
         requestID = source.logger[metadataKey: LogKey.requestID].map { "\($0)" } ?? ""
     }

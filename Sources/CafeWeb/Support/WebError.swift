@@ -35,6 +35,7 @@ enum ProblemType: String, Sendable, CaseIterable {
     case invalidIdempotencyKey = "invalid-idempotency-key"
     case idempotencyKeyReused = "idempotency-key-reused"
     case logUnavailable = "log-unavailable"
+    case rateLimited = "rate-limited"
     case unauthorized = "unauthorized"
     case invalidFault = "invalid-fault"
     case faultsUnavailable = "faults-unavailable"
@@ -59,6 +60,7 @@ enum ProblemType: String, Sendable, CaseIterable {
         case .invalidIdempotencyKey: "The Idempotency-Key header is not valid"
         case .idempotencyKeyReused: "The Idempotency-Key was used for a different reservation"
         case .logUnavailable: "Reservations cannot be stored right now"
+        case .rateLimited: "Too many requests from your address"
         case .unauthorized: "Authentication is required"
         case .invalidFault: "The fault request is not valid"
         case .faultsUnavailable: "This node cannot simulate faults"
@@ -95,6 +97,8 @@ enum ProblemType: String, Sendable, CaseIterable {
             "An Idempotency-Key names one request. Reusing it with a different reservation is refused; use a new key for a new reservation. Keys are remembered for 24 hours."
         case .logUnavailable:
             "This node could not store the reservation durably (for example, its disk is full or its log has stopped), so nothing was stored. Retry after the number of seconds in Retry-After; the same reservation is never stored twice."
+        case .rateLimited:
+            "Each client address may send only so many reservations a second (with short bursts allowed). Nothing was stored; wait the number of seconds in Retry-After and send it again. Sending the same reservation again is safe."
         case .unauthorized:
             "This endpoint needs the administrator's bearer token in the Authorization header."
         case .invalidFault:
@@ -133,6 +137,15 @@ extension WebError {
         return WebError(
             status: .serviceUnavailable, problem: .logUnavailable,
             detail: "We could not store your reservation just now, so nothing was saved. Please try again in \(retryAfterSeconds) seconds; sending the same reservation again is safe, it is never booked twice.",
+            headers: headers)
+    }
+
+    static func rateLimited(retryAfterSeconds: Int) -> WebError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(retryAfterSeconds)
+        return WebError(
+            status: .tooManyRequests, problem: .rateLimited,
+            detail: "Too many reservations were sent from your address just now, so this one was not saved. Please try again in \(retryAfterSeconds) seconds; sending the same reservation again is safe, it is never booked twice.",
             headers: headers)
     }
 
