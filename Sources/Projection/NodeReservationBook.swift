@@ -1,4 +1,5 @@
 public import EventLog
+import Glibc
 public import Orders
 import Synchronization
 
@@ -14,6 +15,15 @@ public final class NodeReservationBook: ReservationBook {
     private let projectorState: ProjectorStatusBoard?
     /// Digests being appended right now, with whoever waits for the same one.
     private let inFlight = Mutex<[ReservationDigest: [CheckedContinuation<Void, Never>]]>([:])
+    /// Below this many free bytes on the log's file system, ``health()`` says the node is not ready.
+    public let minimumFreeBytes: UInt64
+    /// Whether new reservations are taken, and how many are being taken now (see ``stopTakingReservations()``).
+    private let intake = Mutex(Intake())
+
+    private struct Intake {
+        var draining = false
+        var acceptsInFlight = 0
+    }
 
     /// - Parameters:
     ///   - log: the node's open event log.
@@ -21,10 +31,13 @@ public final class NodeReservationBook: ReservationBook {
     ///   - node: this node's id, written into each event.
     ///   - reads: PostgreSQL reads for status and lists; nil in log-only mode.
     ///   - projectorState: what the projector reports (lag, reachability); nil in log-only mode.
+    ///   - minimumFreeBytes: below this many free bytes on the log's file system the node is not ready, so that
+    ///     the load balancer sends reservations to nodes with room. Default 8 MiB.
     public init(
         log: EventLog, projection: LocalProjection, node: String, reads: DatabaseReads? = nil,
-        projectorState: ProjectorStatusBoard? = nil
+        projectorState: ProjectorStatusBoard? = nil, minimumFreeBytes: UInt64 = 8 << 20
     ) {
+        self.minimumFreeBytes = minimumFreeBytes
         self.log = log
         self.projection = projection
         self.node = node
@@ -34,8 +47,30 @@ public final class NodeReservationBook: ReservationBook {
 
     // MARK: - Taking
 
+    /// Stops taking new reservations, for retiring the node (`rananeeti drain`): ``accept(_:)`` throws
+    /// ``NodeIsDraining`` for anything not already taken, and ``health()`` says so, so that the load balancer
+    /// moves traffic away. Reservations being taken finish; once ``BookHealth/intakeClosed``, the log's end is
+    /// final and the projector's lag says what is still only on this node.
+    public func stopTakingReservations() {
+        intake.withLock { $0.draining = true }
+    }
+
+    /// Takes reservations again after ``stopTakingReservations()``.
+    public func resumeTakingReservations() {
+        intake.withLock { $0.draining = false }
+    }
+
     public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
         let event = ReservationEvent(node: node, reservation: reservation)
+        // A reservation this node already holds is answered even while draining: nothing new is stored.
+        if let existing = projection.status(of: event.digest) { return .alreadyAccepted(existing) }
+        let admitted = intake.withLock { intake -> Bool in
+            guard !intake.draining else { return false }
+            intake.acceptsInFlight += 1
+            return true
+        }
+        guard admitted else { throw NodeIsDraining() }
+        defer { intake.withLock { $0.acceptsInFlight -= 1 } }
         // The same reservation sent twice at once (a double click, a retried request) is appended once:
         // the second caller waits for the first to finish and then finds it.
         while true {
@@ -115,6 +150,9 @@ public final class NodeReservationBook: ReservationBook {
     }
 
     public func health() async -> BookHealth {
+        // Read before the log's end: once draining with nothing in flight, no append can follow, so the lag
+        // computed below is final.
+        let intake = intake.withLock { $0 }
         let failure = log.writerFailure
         let projector = projectorState?.snapshot
         // Until the projector has read its checkpoint (after a start while the database is away) nothing is
@@ -123,8 +161,18 @@ public final class NodeReservationBook: ReservationBook {
         let projected = projector.map { $0.checkpoint ?? 0 } ?? log.endOffset
         let lagEvents = log.endOffset - min(log.endOffset, projected)
         return BookHealth(
-            logWritable: failure == nil, logProblem: failure?.message, databaseConfigured: reads != nil,
+            logWritable: failure == nil, logProblem: failure?.message, logFreeBytes: Self.freeBytes(log.directory),
+            logMinimumFreeBytes: minimumFreeBytes, draining: intake.draining, acceptsInFlight: intake.acceptsInFlight,
+            databaseConfigured: reads != nil,
             databaseReachable: projector?.connected ?? false, lastDatabaseError: projector?.lastError,
             projectionLagEvents: reads == nil ? 0 : lagEvents, projectionLagSeconds: projector?.lagSeconds ?? 0)
+    }
+
+    /// Bytes an unprivileged writer may still use on the file system of `directory` (`statvfs`'s `f_bavail`:
+    /// the blocks reserved for root do not count), or nil when it cannot be asked.
+    static func freeBytes(_ directory: String) -> UInt64? {
+        var stats = statvfs()
+        guard statvfs(directory, &stats) == 0 else { return nil }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
     }
 }

@@ -101,6 +101,14 @@ public struct BookHealth: Sendable, Hashable {
     /// The log takes appends. When false, `logProblem` says why; the node must not take reservations.
     public var logWritable: Bool
     public var logProblem: String?
+    /// Bytes the service may still write on the log's file system (nil when it cannot be asked).
+    public var logFreeBytes: UInt64?
+    /// Below this many free bytes the node calls itself unready: appends are about to fail for lack of room.
+    public var logMinimumFreeBytes: UInt64
+    /// The node was told to stop taking reservations (`rananeeti drain`): it is being retired.
+    public var draining: Bool
+    /// Reservations being taken right now; once draining and this is 0, the log's end no longer moves.
+    public var acceptsInFlight: Int
     /// Whether a database is configured at all (log-only mode when not).
     public var databaseConfigured: Bool
     /// Whether the projector's last contact with the database succeeded.
@@ -111,17 +119,39 @@ public struct BookHealth: Sendable, Hashable {
     public var projectionLagSeconds: Double
 
     public init(
-        logWritable: Bool, logProblem: String? = nil, databaseConfigured: Bool, databaseReachable: Bool,
+        logWritable: Bool, logProblem: String? = nil, logFreeBytes: UInt64? = nil, logMinimumFreeBytes: UInt64 = 0,
+        draining: Bool = false, acceptsInFlight: Int = 0, databaseConfigured: Bool, databaseReachable: Bool,
         lastDatabaseError: String? = nil, projectionLagEvents: UInt64 = 0, projectionLagSeconds: Double = 0
     ) {
         self.logWritable = logWritable
         self.logProblem = logProblem
+        self.logFreeBytes = logFreeBytes
+        self.logMinimumFreeBytes = logMinimumFreeBytes
+        self.draining = draining
+        self.acceptsInFlight = acceptsInFlight
         self.databaseConfigured = databaseConfigured
         self.databaseReachable = databaseReachable
         self.lastDatabaseError = lastDatabaseError
         self.projectionLagEvents = projectionLagEvents
         self.projectionLagSeconds = projectionLagSeconds
     }
+
+    /// The log has room, by ``logMinimumFreeBytes``.
+    public var logHasRoom: Bool { logFreeBytes.map { $0 >= logMinimumFreeBytes } ?? true }
+
+    /// Whether the load balancer should send this node reservations: the log takes appends, has room, and the
+    /// node is not being retired. A database that is down does not count: taking reservations without it is
+    /// the point.
+    public var isReady: Bool { logWritable && logHasRoom && !draining }
+
+    /// Draining, and no reservation is still being taken: every event this node will ever hold is in its log.
+    public var intakeClosed: Bool { draining && acceptsInFlight == 0 }
+}
+
+/// The node is being retired (`rananeeti drain`) and takes no new reservations; another node will.
+public struct NodeIsDraining: Error, Sendable, CustomStringConvertible {
+    public init() {}
+    public var description: String { "this node is being retired and takes no new reservations" }
 }
 
 /// The reservations of one node, as the web layer sees them: take one, look one up, list them.
@@ -130,7 +160,8 @@ public struct BookHealth: Sendable, Hashable {
 /// node's local projection, saying so in ``ReadSource``.
 public protocol ReservationBook: Sendable {
     /// Stores `reservation` durably (on disk before this returns) unless the same reservation is already
-    /// stored. Throws a `LogError` when the log cannot take it (disk full: retry later; writer stopped).
+    /// stored. Throws a `LogError` when the log cannot take it (disk full: retry later; writer stopped), and
+    /// ``NodeIsDraining`` when the node is being retired.
     func accept(_ reservation: Reservation) async throws -> AcceptOutcome
 
     /// The reservation with `digest`, or nil when neither the database nor this node knows it.

@@ -6,7 +6,7 @@ struct Rananeeti: AsyncParsableCommand {
         commandName: "rananeeti",
         abstract: "Takes a cafe's reservations into a durable local log and projects them into PostgreSQL.",
         version: RananeetiVersion.current,
-        subcommands: [ServeCommand.self, LogCommand.self, DatabaseCommand.self, ReplayCommand.self, ProjectCommand.self]
+        subcommands: [ServeCommand.self, LogCommand.self, DatabaseCommand.self, ReplayCommand.self, ProjectCommand.self, DrainCommand.self]
     )
 }
 

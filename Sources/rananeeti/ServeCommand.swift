@@ -19,7 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
             Every reservation is on disk (fsync'd) before the guest gets an answer; the projector writes them into \
             cafe.ordersraw in the background. Without a database setting (--database, RANANEETI_DATABASE or PG* \
             variables) the node runs log-only and says so. SIGTERM or SIGINT: stop taking requests, finish the \
-            ones in progress, sync the log, exit.
+            ones in progress, sync the log, exit. SIGUSR1: stop taking reservations, to retire the node \
+            (`rananeeti drain` sends it); SIGUSR2: take them again. Under systemd with Type=notify it reports \
+            READY=1 once the site answers, and feeds WatchdogSec= while it keeps answering.
             """
     )
 
@@ -84,6 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // First of all: SIGUSR1 (`rananeeti drain`) must never meet its default action, which ends the process.
+        let drainSignals = await UnixSignalsSequence(trapping: DrainSignal.stopTakingSignal, DrainSignal.resumeTakingSignal)
         let logger = makeLogger(label: "rananeeti.serve")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -130,6 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let book = NodeReservationBook(log: log, projection: projection, node: nodeID, reads: reads, projectorState: projectorStatus)
+        services.append(.init(service: DrainSignalService(signals: drainSignals, book: book, logger: logger)))
         let (host, port) = Self.hostAndPort(address)!
         var web = WebConfiguration(host: host, port: port)
         web.adminToken = adminToken ?? ProcessInfo.processInfo.environment["RANANEETI_ADMIN_TOKEN"]
@@ -144,6 +149,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Shutdown runs in reverse order: the HTTP server stops taking requests and finishes those in flight
         // (their appends included) first, then the projector stops; the log is synced and closed last.
         services.append(.init(service: app))
+        if let notifier = SystemdNotifier.fromEnvironment() {
+            services.append(.init(service: SystemdWatchdog(notifier: notifier, host: host, port: port, logger: logger)))
+        }
         logger.notice("serving", metadata: ["listen": "\(address)", "data_dir": "\(node.directory)", "node": "\(nodeID)"])
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

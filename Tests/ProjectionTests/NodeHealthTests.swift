@@ -49,4 +49,54 @@ struct NodeHealthTests {
         #expect(reporting.wrote(at: start + .seconds(27)) == .none, "the recovery is said once")
         #expect(reporting.failed(at: start + .seconds(28)) == .reportFirst, "a new outage starts a new report")
     }
+
+    @Test("draining: new reservations are refused, known ones answered, and the intake closes once none is in flight")
+    func draining() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = try EventLog(directory: dir.appending("log"))
+            let book = NodeReservationBook(log: log, projection: LocalProjection(), node: "drain")
+            let taken = try Reservation(name: "Ann", people: 2, dateTime: LocalDateTime(year: 2030, month: 1, day: 1, hour: 19, minute: 0))
+            _ = try await book.accept(taken)
+            #expect(await book.health().isReady)
+
+            book.stopTakingReservations()
+            let health = await book.health()
+            #expect(health.draining && health.intakeClosed && !health.isReady)
+            await #expect(throws: NodeIsDraining.self) {
+                _ = try await book.accept(try Reservation(name: "Bo", people: 3, dateTime: LocalDateTime(year: 2030, month: 1, day: 2, hour: 19, minute: 0)))
+            }
+            // The same reservation again stores nothing new, so it is still answered.
+            if case .alreadyAccepted = try await book.accept(taken) {} else { Issue.record("a known reservation should be answered") }
+            #expect(log.endOffset == 1)
+
+            book.resumeTakingReservations()
+            #expect(await book.health().isReady)
+            _ = try await book.accept(try Reservation(name: "Bo", people: 3, dateTime: LocalDateTime(year: 2030, month: 1, day: 2, hour: 19, minute: 0)))
+            #expect(log.endOffset == 2)
+            await log.close()
+        }
+    }
+
+    @Test(
+        "a log disk with less room than the minimum makes the node unready, and ready again once there is room",
+        .enabled(if: SmallFilesystem.isAvailable, "needs root to mount a small tmpfs"))
+    func nearlyFullDisk() async throws {
+        try await SmallFilesystem.with(bytes: 8 << 20) { mount in
+            let log = try EventLog(directory: mount + "/log")
+            let book = NodeReservationBook(log: log, projection: LocalProjection(), node: "full", minimumFreeBytes: 1 << 20)
+            try await appendSamples(book, count: 3, seed: 5)
+            var health = await book.health()
+            #expect(health.isReady && health.logHasRoom)
+            #expect((health.logFreeBytes ?? 0) > 1 << 20)
+
+            try SmallFilesystem.fill(mount)
+            health = await book.health()
+            #expect(!health.isReady && !health.logHasRoom)
+            #expect(health.logWritable, "a full disk is not a stopped writer: appends work again once there is room")
+
+            try SmallFilesystem.makeRoom(in: mount)
+            #expect(await book.health().isReady)
+            await log.close()
+        }
+    }
 }

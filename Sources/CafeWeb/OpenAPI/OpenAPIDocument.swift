@@ -206,7 +206,7 @@ enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "The log cannot store it now (disk full, writer stopped): `log-unavailable`. Nothing was stored; retry after `Retry-After` seconds.",
+            "description": "Not stored: the log cannot store it now (disk full, writer stopped): `log-unavailable`; or this node is being retired: `node-draining` (another node takes it). Nothing was stored; retry after `Retry-After` seconds.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -411,6 +411,7 @@ enum OpenAPIDocument {
                 "idempotency-key-reused",
                 "log-unavailable",
                 "rate-limited",
+                "node-draining",
                 "unauthorized",
                 "invalid-fault",
                 "faults-unavailable",
@@ -592,7 +593,7 @@ enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "The log cannot store it now; nothing was stored.",
+            "description": "The log cannot store it now, or this node is being retired; nothing was stored.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -851,7 +852,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "readiness",
         "summary": "Readiness: the node can take reservations",
-        "description": "Ready while the log takes appends. A database that is down or slow does not make the node unready: taking reservations without it is the point.",
+        "description": "Ready while the log takes appends and has room, and the node is not being retired. A database that is down or slow does not make the node unready: taking reservations without it is the point. `rananeeti drain` reads `intake` and `projection` here.",
         "responses": {
           "200": {
             "description": "Ready.",
@@ -869,7 +870,7 @@ enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "Not ready: the log cannot take appends (`log.problem` says why).",
+            "description": "Not ready: the log cannot take appends or its disk is nearly full (`log.problem` says why), or the node is being retired (`status: draining`).",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -1432,6 +1433,7 @@ enum OpenAPIDocument {
         "required": [
           "status",
           "log",
+          "intake",
           "database",
           "projection"
         ],
@@ -1440,15 +1442,19 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "ready",
-              "unready"
-            ]
+              "unready",
+              "draining"
+            ],
+            "description": "ready: send it reservations. unready: its log cannot take them (`log.problem` says why). draining: it is being retired (`rananeeti drain`) and takes no new reservations."
           },
           "log": {
             "type": "object",
             "additionalProperties": false,
             "required": [
               "writable",
-              "problem"
+              "problem",
+              "freeBytes",
+              "minimumFreeBytes"
             ],
             "properties": {
               "writable": {
@@ -1459,6 +1465,38 @@ enum OpenAPIDocument {
                   "string",
                   "null"
                 ]
+              },
+              "freeBytes": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 0,
+                "description": "Bytes the service may still write on the log's file system; null when it cannot be asked."
+              },
+              "minimumFreeBytes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Below this many free bytes the node is unready, so that reservations go to nodes with room."
+              }
+            }
+          },
+          "intake": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "open",
+              "acceptsInFlight"
+            ],
+            "properties": {
+              "open": {
+                "type": "boolean",
+                "description": "False once the node is draining: new reservations are refused with `node-draining`."
+              },
+              "acceptsInFlight": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Reservations being taken right now. Draining with 0 here: the log's end is final, and `projection.lagEvents` is what is still only on this node."
               }
             }
           },

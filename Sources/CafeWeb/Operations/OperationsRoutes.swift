@@ -20,13 +20,25 @@ struct OperationsRoutes: Sendable {
         router.post("/admin/faults") { request, context in try await injectFault(request, context: context) }
     }
 
-    /// `GET /readyz`: ready while the log takes appends. A database that is down does not make the node
-    /// unready: taking reservations without it is the point.
+    /// `GET /readyz`: ready while the log takes appends and has room, and the node is not being retired. A
+    /// database that is down does not make the node unready: taking reservations without it is the point.
+    /// `rananeeti drain` reads `intake` and `projection.lagEvents` here to know when nothing is left only on
+    /// this node.
     private func readiness() async -> Response {
         let health = await book.health()
+        let status = health.draining ? "draining" : health.isReady ? "ready" : "unready"
         let body: JSONValue = .object([
-            ("status", .string(health.logWritable ? "ready" : "unready")),
-            ("log", .object([("writable", .bool(health.logWritable)), ("problem", .optional(health.logProblem))])),
+            ("status", .string(status)),
+            ("log", .object([
+                ("writable", .bool(health.logWritable)),
+                ("problem", .optional(health.logProblem ?? (health.logHasRoom ? nil : "the log's disk is nearly full"))),
+                ("freeBytes", health.logFreeBytes.map { .integer(Int(clamping: $0)) } ?? .null),
+                ("minimumFreeBytes", .integer(Int(clamping: health.logMinimumFreeBytes))),
+            ])),
+            ("intake", .object([
+                ("open", .bool(!health.draining)),
+                ("acceptsInFlight", .integer(health.acceptsInFlight)),
+            ])),
             ("database", .object([
                 ("configured", .bool(health.databaseConfigured)),
                 ("reachable", .bool(health.databaseReachable)),
@@ -37,7 +49,7 @@ struct OperationsRoutes: Sendable {
                 ("lagSeconds", .number(health.projectionLagSeconds)),
             ])),
         ])
-        return .json(body, status: health.logWritable ? .ok : .serviceUnavailable)
+        return .json(body, status: health.isReady ? .ok : .serviceUnavailable)
     }
 
     /// `POST /admin/faults` with `{"databaseUnreachableSeconds": N}`: makes the database unreachable for N

@@ -27,6 +27,9 @@ struct ReservationDesk: Sendable {
                 "The log could not store a reservation; answered 503",
                 metadata: [LogKey.error: "\(error)", "log.error.code": "\(error.code)"])
             throw .logUnavailable(retryAfterSeconds: retryAfterSeconds)
+        } catch is NodeIsDraining {
+            metrics.recordReservation(channel: channel, outcome: "node_draining")
+            throw .nodeDraining
         } catch {
             metrics.recordReservation(channel: channel, outcome: "error")
             logger.error("Unexpected error taking a reservation; answered 500", metadata: [LogKey.error: "\(error)"])

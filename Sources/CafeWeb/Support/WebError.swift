@@ -36,6 +36,7 @@ enum ProblemType: String, Sendable, CaseIterable {
     case idempotencyKeyReused = "idempotency-key-reused"
     case logUnavailable = "log-unavailable"
     case rateLimited = "rate-limited"
+    case nodeDraining = "node-draining"
     case unauthorized = "unauthorized"
     case invalidFault = "invalid-fault"
     case faultsUnavailable = "faults-unavailable"
@@ -61,6 +62,7 @@ enum ProblemType: String, Sendable, CaseIterable {
         case .idempotencyKeyReused: "The Idempotency-Key was used for a different reservation"
         case .logUnavailable: "Reservations cannot be stored right now"
         case .rateLimited: "Too many requests from your address"
+        case .nodeDraining: "This server is going out of service"
         case .unauthorized: "Authentication is required"
         case .invalidFault: "The fault request is not valid"
         case .faultsUnavailable: "This node cannot simulate faults"
@@ -99,6 +101,8 @@ enum ProblemType: String, Sendable, CaseIterable {
             "This node could not store the reservation durably (for example, its disk is full or its log has stopped), so nothing was stored. Retry after the number of seconds in Retry-After; the same reservation is never stored twice."
         case .rateLimited:
             "Each client address may send only so many reservations a second (with short bursts allowed). Nothing was stored; wait the number of seconds in Retry-After and send it again. Sending the same reservation again is safe."
+        case .nodeDraining:
+            "The server that answered is being retired and takes no new reservations; the others do. Nothing was stored. Send it again (after Retry-After seconds): the load balancer sends it to another server, and the same reservation is never stored twice."
         case .unauthorized:
             "This endpoint needs the administrator's bearer token in the Authorization header."
         case .invalidFault:
@@ -148,6 +152,12 @@ extension WebError {
             detail: "Too many reservations were sent from your address just now, so this one was not saved. Please try again in \(retryAfterSeconds) seconds; sending the same reservation again is safe, it is never booked twice.",
             headers: headers)
     }
+
+    /// Short: the load balancer stops sending to a draining node within seconds, so a retry lands elsewhere.
+    static let nodeDraining = WebError(
+        status: .serviceUnavailable, problem: .nodeDraining,
+        detail: "This server is going out of service and did not save your reservation. Please send it again in a moment; another server will take it, and sending the same reservation again is safe, it is never booked twice.",
+        headers: [.retryAfter: "2"])
 
     static let internalError = WebError(
         status: .internalServerError, problem: .internalError,
