@@ -17,7 +17,7 @@ import Testing
 
             let applied = try await migrator.migrate(connection: connection)
             #expect(applied.map(\.version) == SchemaMigration.all.map(\.version))
-            #expect(applied.map(\.name) == ["001_ordersraw", "002_projector", "003_dead_letters"])
+            #expect(applied.map(\.name) == ["001_ordersraw", "002_projector", "003_dead_letters", "004_service_role"])
             #expect(applied.map(\.checksum) == SchemaMigration.all.map(\.checksum))
             for table in ["cafe.ordersraw", "cafe.projector_checkpoints", "cafe.projector_status", "cafe.dead_letters"] {
                 #expect(try await self.tableExists(table, connection), "\(table) missing")
@@ -26,7 +26,7 @@ import Testing
             #expect(try await migrator.migrate(connection: connection).isEmpty)
             #expect(try await migrator.pendingMigrations(connection: connection).isEmpty)
             let recorded = try await migrator.appliedMigrations(connection: connection)
-            #expect(recorded.map(\.version) == [1, 2, 3])
+            #expect(recorded.map(\.version) == SchemaMigration.all.map(\.version))
             #expect(recorded.map(\.appliedAt) == applied.map(\.appliedAt))
         }
     }
@@ -46,10 +46,10 @@ import Testing
         }
         #expect(runs.count == 4)
         let versions = runs.flatMap { $0.map(\.version) }
-        #expect(versions.sorted() == [1, 2, 3])
+        #expect(versions.sorted() == SchemaMigration.all.map(\.version))
         try await PostgresConnection.withConnection(database) { connection throws in
             let rows = try await connection.query("SELECT version FROM cafe.schema_migrations ORDER BY version")
-            #expect(try rows.decodeColumn(0, as: Int.self) == [1, 2, 3])
+            #expect(try rows.decodeColumn(0, as: Int.self) == SchemaMigration.all.map(\.version))
         }
     }
 
