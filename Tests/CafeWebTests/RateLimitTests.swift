@@ -6,7 +6,7 @@ import Testing
 
 @testable import CafeWeb
 
-@Suite("Post rate limit: token buckets per client, X-Forwarded-For believed only from trusted proxies")
+@Suite("Post rate limit: token buckets per client, X-Forwarded-For believed only from trusted proxies", .timeLimit(.minutes(5)))
 struct RateLimitTests {
     static let start = ContinuousClock.now
     static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .seconds(seconds) }

@@ -6,7 +6,7 @@ import TestSupport
 
 /// `rananeeti drain` against a real `serve` process and a real PostgreSQL that is stopped and started again;
 /// `serve` under a systemd-like notification socket.
-@Suite("Retiring a node: drain, and serve's systemd notifications")
+@Suite("Retiring a node: drain, and serve's systemd notifications", .timeLimit(.minutes(5)))
 struct DrainCommandTests {
     let binary: String
 
@@ -107,7 +107,7 @@ struct DrainCommandTests {
             _ = try runTool("/bin/sh", ["-c", "echo '{\"name\": \"Ann\", \"people\": 2, \"datetime\": \"2030-01-01T19:00\"}' | '\(binary)' log append '\(logPath)' --node-id held-node"])
             let projector = try ChildProcess(binary, ["project", "--data-dir", logPath, "--database", database], environment: ["RANANEETI_LOG_LEVEL": "info"])
             defer { projector.kill(SIGKILL) }
-            let deadline = ContinuousClock.now + .seconds(60)
+            let deadline = ContinuousClock.now + TestTiming.patience
             while !projector.text.contains("projecting"), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -130,15 +130,15 @@ struct DrainCommandTests {
                 binary: binary, arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", dir.appending("log"), "--node-id", "notify-node"],
                 port: port, environment: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "400000"])
             defer { node.child.kill(SIGKILL) }
-            let ready = try await listener.receive(within: .seconds(60))
+            let ready = try await listener.receive(within: TestTiming.patience)
             #expect(ready.hasPrefix("READY=1"), "\(ready)")
             // Not before the site answers.
             #expect(try node.get("/healthz").status == 200)
-            #expect(try await listener.receive(within: .seconds(30)) == "WATCHDOG=1")
-            #expect(try await listener.receive(within: .seconds(30)) == "WATCHDOG=1")
+            #expect(try await listener.receive(within: TestTiming.patience) == "WATCHDOG=1")
+            #expect(try await listener.receive(within: TestTiming.patience) == "WATCHDOG=1")
             node.child.kill(SIGTERM)
             var message = ""
-            while message != "STOPPING=1" { message = try await listener.receive(within: .seconds(30)) }
+            while message != "STOPPING=1" { message = try await listener.receive(within: TestTiming.patience) }
             #expect(await node.child.wait() == 0, "\(node.child.text)")
         }
     }
@@ -188,9 +188,9 @@ struct ServeProcess {
         try curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "http://127.0.0.1:\(port)/api/v1/reservations"])
     }
 
-    /// Asks `/readyz` until `condition` holds, for at most a minute.
+    /// Asks `/readyz` until `condition` holds, for at most ``TestTiming/patience``.
     func waitUntil(_ what: String, _ condition: (Answer) -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + TestTiming.patience
         var last: Answer?
         while ContinuousClock.now < deadline {
             if let answer = try? get("/readyz") {
@@ -199,7 +199,7 @@ struct ServeProcess {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TestFailure("the node was not \(what) within a minute: \(last.map { "\($0.status) \($0.body)" } ?? "no answer")\n\(child.text)")
+        throw TestFailure("the node was not \(what) within \(TestTiming.patience): \(last.map { "\($0.status) \($0.body)" } ?? "no answer")\n\(child.text)")
     }
 
     private func curl(_ arguments: [String]) throws -> Answer {
@@ -240,7 +240,7 @@ final class NotifySocket: @unchecked Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let milliseconds = Int32(timeout.components.seconds * 1000)
+                let milliseconds = Int32(clamping: timeout.components.seconds * 1000)
                 guard poll(&poller, 1, milliseconds) == 1 else {
                     continuation.resume(throwing: TestFailure("no notification within \(timeout)"))
                     return

@@ -9,7 +9,7 @@ import TestSupport
 /// The service logs in as a member of `rananeeti_service` (schema/004_service_role.sql), never as the owner:
 /// everything it does must work with those rights alone, and nothing that changes or removes what is stored
 /// may. A grant missing from the migration fails here.
-@Suite("The service's database role: exactly the rights it needs")
+@Suite("The service's database role: exactly the rights it needs", .timeLimit(.minutes(5)))
 struct ServiceRoleTests {
     /// A migrated database, a login role that is a member of rananeeti_service, and PUBLIC's default rights on
     /// the database taken away, so that only the role's own grants count.
@@ -105,13 +105,13 @@ struct ServiceRoleTests {
         }
     }
 
-    /// Drains, but gives up after a minute: a missing right is not a data error, so the projector would retry it
+    /// Drains, but gives up after ``TestTiming/patience``: a missing right is not a data error, so the projector would retry it
     /// for ever; the failure names the last error.
     static func drain(_ projector: Projector, to end: UInt64) async throws {
         let done = await withTaskGroup(of: Bool.self) { group in
             group.addTask { (try? await projector.drain(to: end)) != nil }
             group.addTask {
-                try? await Task.sleep(for: .seconds(60))
+                try? await Task.sleep(for: TestTiming.patience)
                 return false
             }
             let first = await group.next() ?? false
