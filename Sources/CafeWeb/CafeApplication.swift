@@ -51,11 +51,7 @@ public func makeApplication(
     }
     SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration).register(on: router)
     APIRoutes(
-        desk: desk, calendar: calendar, configuration: configuration,
-        idempotencyKeys: IdempotencyKeys(
-            capacity: configuration.options.idempotencyKeyCapacity,
-            lifetime: configuration.options.idempotencyKeyLifetime),
-        pages: pages
+        desk: desk, calendar: calendar, configuration: configuration, pages: pages
     ).register(on: router)
     OperationsRoutes(book: book, configuration: configuration, registry: metricsRegistry).register(on: router)
     routeTable.load(router.routes)

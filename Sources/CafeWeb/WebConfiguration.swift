@@ -35,11 +35,6 @@ public struct WebConfiguration: Sendable {
 
     /// Knobs that rarely need turning.
     public struct Options: Sendable {
-        /// How many `Idempotency-Key`s are remembered at most; the oldest is forgotten first. Defaults to
-        /// 10,000 (about 5 MB of remembered answers).
-        public var idempotencyKeyCapacity: Int
-        /// How long an `Idempotency-Key` is remembered. Defaults to 24 hours.
-        public var idempotencyKeyLifetime: Duration
         /// The most reservations one API page returns (`limit`). Defaults to 500.
         public var maximumPageSize: Int
         /// The page size when a client names none. Defaults to 50.
@@ -77,8 +72,6 @@ public struct WebConfiguration: Sendable {
 
         /// Creates options; every value has the default documented on its property.
         public init(
-            idempotencyKeyCapacity: Int = 10_000,
-            idempotencyKeyLifetime: Duration = .seconds(24 * 3600),
             maximumPageSize: Int = 500,
             defaultPageSize: Int = 50,
             websiteListPageSize: Int = 200,
@@ -99,12 +92,9 @@ public struct WebConfiguration: Sendable {
             precondition(
                 maximumHeaderFieldBytes >= 1024 && maximumHeaderBytes >= maximumHeaderFieldBytes,
                 "header limits out of order")
-            precondition(idempotencyKeyCapacity >= 1, "idempotencyKeyCapacity must be at least 1")
             precondition(maximumPageSize >= 1 && (1...maximumPageSize).contains(defaultPageSize), "page sizes out of order")
             precondition(websiteListPageSize >= 1, "websiteListPageSize must be at least 1")
             precondition((1...websiteListMaximumDays).contains(defaultListDays), "list days out of order")
-            self.idempotencyKeyCapacity = idempotencyKeyCapacity
-            self.idempotencyKeyLifetime = idempotencyKeyLifetime
             self.maximumPageSize = maximumPageSize
             self.defaultPageSize = defaultPageSize
             self.websiteListPageSize = websiteListPageSize

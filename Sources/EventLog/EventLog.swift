@@ -58,6 +58,11 @@ public final class EventLog: Sendable {
         writer.board.frontier.endOffset
     }
 
+    /// The offset of the first record on disk: 0, unless older segments have been removed.
+    public var startOffset: UInt64 {
+        writer.board.frontier.segmentBases.first ?? 0
+    }
+
     /// True once the log is closed (or its writer stopped): nothing more will be appended.
     public var isClosed: Bool {
         writer.board.finished != nil

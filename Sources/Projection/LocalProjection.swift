@@ -5,9 +5,49 @@ import Synchronization
 /// This node's reservations in memory, built from its event log: what the site shows when PostgreSQL cannot
 /// answer, and what it merges into PostgreSQL's answers until the projector catches up.
 ///
+/// It is bounded: it keeps only what the node must be able to answer without the database (see
+/// ``Configuration``): reservations whose date-time or acceptance is within the recent window of now (so every
+/// upcoming one), and, on a node that projects, those not yet projected. Older ones are answered by the
+/// database; ``sweep()`` lets them go. Beside the reservations it keeps the `Idempotency-Key`s of the last
+/// 24 hours, read from the log like everything else, so that a retry after a restart gets its first answer.
+///
+/// Its state is saved now and then as a snapshot (``makeSnapshot()``, `docs/SNAPSHOTS.md`) stamped with the log
+/// offset and chain hash it stands for; a start loads it (``load(_:)``) and reads only the log after it.
+///
 /// Holds one entry per digest (the first event for it); a later event with the same digest is the same
 /// reservation. Thread-safe; every method is quick and never blocks on I/O.
 public final class LocalProjection: Sendable {
+    /// What stays in memory.
+    public struct Configuration: Sendable {
+        /// Projected reservations stay while their date-time, or the time they were accepted, is at most this far
+        /// in the past. Default 31 days; at least the idempotency keys' lifetime.
+        public var recentWindow: Duration
+        /// Whether reservations not yet projected stay whatever their age: true on a node whose projector runs
+        /// in this process (they are what only it can answer, and it learns when they are projected); false
+        /// otherwise (a log-only node would otherwise keep its whole history). Default true.
+        public var keepsUnprojected: Bool
+        /// How many `Idempotency-Key`s are kept at most; the oldest is forgotten first. Default 10,000.
+        public var idempotencyKeyCapacity: Int
+        /// How long an `Idempotency-Key` is kept after its first answer. Default 24 hours.
+        public var idempotencyKeyLifetime: Duration
+        /// The real-time clock, in milliseconds since the Unix epoch. Tests replace it.
+        public var clockMillis: @Sendable () -> Int64
+
+        public init(
+            recentWindow: Duration = .seconds(31 * 86_400), keepsUnprojected: Bool = true,
+            idempotencyKeyCapacity: Int = 10_000, idempotencyKeyLifetime: Duration = .seconds(24 * 3600),
+            clockMillis: @escaping @Sendable () -> Int64 = EventLogConfiguration.realTimeClockMillis
+        ) {
+            precondition(idempotencyKeyCapacity >= 1, "the projection keeps at least one idempotency key")
+            precondition(recentWindow >= idempotencyKeyLifetime, "the recent window covers the idempotency keys' lifetime")
+            self.recentWindow = recentWindow
+            self.keepsUnprojected = keepsUnprojected
+            self.idempotencyKeyCapacity = idempotencyKeyCapacity
+            self.idempotencyKeyLifetime = idempotencyKeyLifetime
+            self.clockMillis = clockMillis
+        }
+    }
+
     struct Entry {
         var offset: UInt64
         var node: String
@@ -21,14 +61,21 @@ public final class LocalProjection: Sendable {
     }
 
     /// Where a reservation sorts within its day.
-    private struct DayKey: Comparable {
+    struct DayKey: Comparable {
         var dateTime: LocalDateTime
         var digest: ReservationDigest
 
         static func < (a: DayKey, b: DayKey) -> Bool { (a.dateTime, a.digest) < (b.dateTime, b.digest) }
     }
 
-    private struct State {
+    /// An `Idempotency-Key` as the log recorded it.
+    struct KeyRecord: Equatable {
+        var digest: ReservationDigest
+        var created: Bool
+        var atMillis: Int64
+    }
+
+    struct State {
         var entries: [ReservationDigest: Entry] = [:]
         /// Reservations by day of their date-time, each day sorted by (date-time, digest): listing a date range
         /// touches only its days. The date-time is kept beside the digest so that sorting and skipping need no
@@ -36,77 +83,187 @@ public final class LocalProjection: Sendable {
         var byDay: [Int32: [DayKey]] = [:]
         /// Offsets below this were projected before this process learned outcomes one by one.
         var projectedBelow: UInt64 = 0
+        /// Records read from the log in order.
         var eventCount: UInt64 = 0
+        /// Every record below this offset has been read from the log in order (by a rebuild or ``follow``).
+        var readBelow: UInt64 = 0
+        /// Offsets at or above `readBelow` already applied as they were taken, so that reading them in order
+        /// costs no decoding.
+        var appliedAhead: Set<UInt64> = []
+        var keys: [String: KeyRecord] = [:]
+        /// Keys in the order they were recorded (also expiry order); `keyOrderStart` is the first still live.
+        var keyOrder: [String] = []
+        var keyOrderStart = 0
     }
 
-    private let state = Mutex(State())
+    public let configuration: Configuration
+    let state = Mutex(State())
 
-    public init() {}
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
 
-    /// How many distinct reservations it holds.
+    /// How many distinct reservations it holds now.
     public var count: Int {
         state.withLock { $0.entries.count }
     }
 
-    /// How many events it has applied (repeats included).
+    /// How many records (events) it has read from the log in order, since it was built from nothing.
     public var eventCount: UInt64 {
         state.withLock { $0.eventCount }
     }
 
+    /// The offset up to which it has read the log in order.
+    public var readOffset: UInt64 {
+        state.withLock { $0.readBelow }
+    }
+
     // MARK: - Building
 
-    /// Applies one event from the log. Idempotent: a digest already held keeps its first entry.
+    /// Applies one reservation as it is taken (before the log is read that far in order). Idempotent: a digest
+    /// already held keeps its first entry.
     public func apply(_ event: ReservationEvent, offset: UInt64, acceptedAtMillis: Int64) {
         state.withLock { state in
+            if offset >= state.readBelow { state.appliedAhead.insert(offset) }
             Self.apply(event, offset: offset, acceptedAtMillis: acceptedAtMillis, to: &state)
         }
     }
 
-    private static func apply(_ event: ReservationEvent, offset: UInt64, acceptedAtMillis: Int64, to state: inout State) {
-        state.eventCount += 1
+    /// Records an `Idempotency-Key` as it is taken.
+    public func apply(_ event: IdempotencyKeyEvent, offset: UInt64, appendedAtMillis: Int64) {
+        state.withLock { state in
+            if offset >= state.readBelow { state.appliedAhead.insert(offset) }
+            Self.record(event, atMillis: appendedAtMillis, to: &state, configuration: configuration)
+        }
+    }
+
+    static func apply(_ event: ReservationEvent, offset: UInt64, acceptedAtMillis: Int64, to state: inout State) {
         guard state.entries[event.digest] == nil else { return }
         let entry = Entry(
             offset: offset, node: event.node, reservation: event.reservation, digest: event.digest,
             acceptedAtMillis: acceptedAtMillis, state: offset < state.projectedBelow ? .confirmed : .pending,
             projectedAtMillis: nil, failedAttempts: 0, lastFailure: nil)
-        state.entries[event.digest] = entry
-        let day = event.reservation.dateTime.dayNumber
-        let key = DayKey(dateTime: event.reservation.dateTime, digest: event.digest)
+        insert(entry, into: &state)
+    }
+
+    static func insert(_ entry: Entry, into state: inout State) {
+        state.entries[entry.digest] = entry
+        let day = entry.reservation.dateTime.dayNumber
+        let key = DayKey(dateTime: entry.reservation.dateTime, digest: entry.digest)
         let position = state.byDay[day].map { keys in keys.partitioningIndex { $0 > key } } ?? 0
         // Inserted in place: the day's array is not copied (it would be, were it taken out and put back).
         state.byDay[day, default: []].insert(key, at: position)
     }
 
-    /// Reads the whole log into the projection (at start-up). Events that are not reservations are skipped;
-    /// an event that does not decode is counted and skipped (the projector dead-letters it).
+    /// Reads the log from the reader's position to its end into the projection (at start-up, after a snapshot
+    /// or from the log's start). Events that are not reservations or keys are skipped; an event that does not
+    /// decode is counted and skipped (the projector dead-letters it). Lets old reservations go as it reads, so
+    /// that reading a long history needs no more memory than what is kept.
     ///
-    /// - Parameter expectedEvents: about how many events the log holds, when known (its end offset): room for
-    ///   them is made at once instead of by repeated growth.
+    /// - Parameter expectedEvents: about how many reservations will be kept, when known: room for them is made
+    ///   at once instead of by repeated growth.
     /// - Returns: the offset after the last event read, and how many events could not be decoded.
     @discardableResult
     public func rebuild(from reader: LogReader, expectedEvents: UInt64 = 0) throws -> (endOffset: UInt64, undecodable: Int) {
-        var undecodable = 0
         let room = Int(min(expectedEvents, 50_000_000))
-        state.withLock { state in state.entries.reserveCapacity(state.entries.count + room) }
+        state.withLock { state in
+            state.entries.reserveCapacity(state.entries.count + room)
+            state.readBelow = reader.nextOffset
+        }
+        var undecodable = 0
+        var sinceSweep = 0
         while let records = try reader.nextRecords() {
-            var decoded: [(ReservationEvent, UInt64, Int64)] = []
-            decoded.reserveCapacity(records.count)
-            for record in records {
-                guard let logged = try? ReservationEvent.decode(line: record.bytes) else {
+            undecodable += apply(inOrder: records, endingAt: reader.nextOffset)
+            sinceSweep += records.count
+            if sinceSweep >= Self.recordsBetweenSweepsWhileReading {
+                sweep()
+                sinceSweep = 0
+            }
+        }
+        sweep()
+        return (reader.nextOffset, undecodable)
+    }
+
+    /// How many records a rebuild reads between two sweeps: bounds its memory by what is kept plus this many.
+    static let recordsBetweenSweepsWhileReading = 200_000
+
+    /// Applies records read from the log in offset order, the last of them ending at `end`; returns how many did
+    /// not decode.
+    func apply(inOrder records: [LogRecord], endingAt end: UInt64) -> Int {
+        var undecodable = 0
+        var reservations: [(ReservationEvent, UInt64, Int64)] = []
+        var keys: [(IdempotencyKeyEvent, Int64)] = []
+        reservations.reserveCapacity(records.count)
+        let ahead = state.withLock { $0.appliedAhead.isEmpty ? [] : $0.appliedAhead }
+        for record in records where !ahead.contains(record.offset) {
+            guard let logged = try? ReservationEvent.decode(line: record.bytes) else {
+                undecodable += 1
+                continue
+            }
+            switch logged.kind {
+            case .reservationAccepted(let event):
+                reservations.append((event, record.offset, logged.appendedAt.millisecondsSinceEpoch))
+            case .unknown(IdempotencyKeyEvent.eventType):
+                guard let (stamp, event) = try? IdempotencyKeyEvent.decode(line: record.bytes) else {
                     undecodable += 1
                     continue
                 }
-                if let event = logged.reservationEvent {
-                    decoded.append((event, record.offset, logged.appendedAt.millisecondsSinceEpoch))
-                }
-            }
-            state.withLock { state in
-                for (event, offset, millis) in decoded {
-                    Self.apply(event, offset: offset, acceptedAtMillis: millis, to: &state)
-                }
+                keys.append((event, stamp.appendedAt.millisecondsSinceEpoch))
+            case .unknown:
+                continue
             }
         }
-        return (reader.nextOffset, undecodable)
+        let counted = UInt64(records.count)
+        state.withLock { state in
+            for (event, offset, millis) in reservations {
+                Self.apply(event, offset: offset, acceptedAtMillis: millis, to: &state)
+            }
+            for (event, millis) in keys {
+                Self.record(event, atMillis: millis, to: &state, configuration: configuration)
+            }
+            state.eventCount += counted
+            for record in records where !state.appliedAhead.isEmpty {
+                state.appliedAhead.remove(record.offset)
+            }
+            state.readBelow = max(state.readBelow, end)
+        }
+        return undecodable
+    }
+
+    // MARK: - Letting old reservations go
+
+    /// Forgets the reservations the node need not answer without the database any more (see ``Configuration``),
+    /// and expired idempotency keys. Returns how many reservations it let go.
+    @discardableResult
+    public func sweep() -> Int {
+        let now = configuration.clockMillis()
+        let cutoffMillis = now - Self.milliseconds(configuration.recentWindow)
+        let cutoffDay = Int32(clamping: cutoffMillis.dividedRoundingDown(by: 86_400_000))
+        return state.withLock { state in
+            Self.expireKeys(&state, now: now, configuration: configuration)
+            var goneByDay: [Int32: Set<ReservationDigest>] = [:]
+            for (day, keys) in state.byDay where day < cutoffDay {
+                for key in keys {
+                    let entry = state.entries[key.digest]!
+                    if entry.acceptedAtMillis >= cutoffMillis { continue }
+                    if configuration.keepsUnprojected && !entry.state.isFinal { continue }
+                    goneByDay[day, default: []].insert(key.digest)
+                }
+            }
+            var gone = 0
+            for (day, digests) in goneByDay {
+                for digest in digests { state.entries[digest] = nil }
+                gone += digests.count
+                state.byDay[day]!.removeAll { digests.contains($0.digest) }
+                if state.byDay[day]!.isEmpty { state.byDay[day] = nil }
+            }
+            return gone
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     // MARK: - Projection outcomes
@@ -155,7 +312,8 @@ public final class LocalProjection: Sendable {
     }
 
     /// Reservations with `from <= dateTime < to`, in (date-time, digest) order, after `cursor`, at most
-    /// `limit`; `onlyPending` keeps just those not yet projected.
+    /// `limit`; `onlyPending` keeps just those not yet projected. Only what is kept in memory: older ones are the
+    /// database's to list.
     public func list(
         from: LocalDateTime, to: LocalDateTime, after cursor: ReservationCursor?, limit: Int, onlyPending: Bool = false
     ) -> [ReservationStatus] {
@@ -181,7 +339,7 @@ public final class LocalProjection: Sendable {
         }
     }
 
-    private static func status(_ entry: Entry) -> ReservationStatus {
+    static func status(_ entry: Entry) -> ReservationStatus {
         ReservationStatus(
             digest: entry.digest, reservation: entry.reservation, state: entry.state, offset: entry.offset,
             node: entry.node, acceptedAt: EventTimestamp(millisecondsSinceEpoch: entry.acceptedAtMillis),
@@ -201,6 +359,14 @@ extension LocalDateTime {
         let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return Int32(era * 146_097 + dayOfEra - 719_468)
+    }
+}
+
+extension Int64 {
+    /// Floor division, for days before 1970 too.
+    func dividedRoundingDown(by divisor: Int64) -> Int64 {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? quotient - 1 : quotient
     }
 }
 

@@ -61,6 +61,10 @@ public final class NodeReservationBook: ReservationBook {
     }
 
     public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
+        try await accept(reservation, idempotencyKey: nil)
+    }
+
+    public func accept(_ reservation: Reservation, idempotencyKey key: String?) async throws -> AcceptOutcome {
         let event = ReservationEvent(node: node, reservation: reservation)
         // A reservation this node already holds is answered even while draining: nothing new is stored.
         if let existing = projection.status(of: event.digest) { return .alreadyAccepted(existing) }
@@ -74,7 +78,12 @@ public final class NodeReservationBook: ReservationBook {
         // The same reservation sent twice at once (a double click, a retried request) is appended once:
         // the second caller waits for the first to finish and then finds it.
         while true {
-            if let existing = projection.status(of: event.digest) { return .alreadyAccepted(existing) }
+            if let existing = projection.status(of: event.digest) {
+                if let key, case .unknown = projection.idempotencyKey(key, digest: event.digest) {
+                    try await record(IdempotencyKeyEvent(node: node, key: key, digest: event.digest, created: false))
+                }
+                return .alreadyAccepted(existing)
+            }
             let claimed = inFlight.withLock { inFlight -> Bool in
                 guard inFlight[event.digest] == nil else { return false }
                 inFlight[event.digest] = []
@@ -94,9 +103,27 @@ public final class NodeReservationBook: ReservationBook {
             let waiters = inFlight.withLock { $0.removeValue(forKey: event.digest) ?? [] }
             for waiter in waiters { waiter.resume() }
         }
-        let receipt = try await log.appendWithReceipt([event.encodeRecord()])
+        // The key goes into the same append as the reservation: both are durable, or neither.
+        let keyEvent = key.map { IdempotencyKeyEvent(node: node, key: $0, digest: event.digest, created: true) }
+        var records = [event.encodeRecord()]
+        if let keyEvent { records.append(keyEvent.encodeRecord()) }
+        let receipt = try await log.appendWithReceipt(records)
         projection.apply(event, offset: receipt.offsets.lowerBound, acceptedAtMillis: receipt.appendedAtMillis)
-        return .accepted(projection.status(of: event.digest)!)
+        if let keyEvent {
+            projection.apply(keyEvent, offset: receipt.offsets.lowerBound + 1, appendedAtMillis: receipt.appendedAtMillis)
+        }
+        // The answer a retry with the same key gets too: as taken, before anything was projected.
+        return .accepted(projection.firstAnswer(for: event.digest)!)
+    }
+
+    /// Appends a key for a reservation that was already taken.
+    private func record(_ keyEvent: IdempotencyKeyEvent) async throws {
+        let receipt = try await log.appendWithReceipt([keyEvent.encodeRecord()])
+        projection.apply(keyEvent, offset: receipt.offsets.lowerBound, appendedAtMillis: receipt.appendedAtMillis)
+    }
+
+    public func idempotencyKey(_ key: String, digest: ReservationDigest) -> IdempotencyKeyLookup {
+        projection.idempotencyKey(key, digest: digest)
     }
 
     // MARK: - Reading

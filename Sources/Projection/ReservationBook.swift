@@ -164,6 +164,14 @@ public protocol ReservationBook: Sendable {
     /// ``NodeIsDraining`` when the node is being retired.
     func accept(_ reservation: Reservation) async throws -> AcceptOutcome
 
+    /// ``accept(_:)`` for a request that carried an `Idempotency-Key`: the key is stored with the reservation
+    /// (durably, in the same append), so that ``idempotencyKey(_:digest:)`` finds it, restarts included. A key
+    /// already used is not stored again.
+    func accept(_ reservation: Reservation, idempotencyKey: String?) async throws -> AcceptOutcome
+
+    /// What `key` was first used for, judged against the reservation with `digest`.
+    func idempotencyKey(_ key: String, digest: ReservationDigest) -> IdempotencyKeyLookup
+
     /// The reservation with `digest`, or nil when neither the database nor this node knows it.
     func status(of digest: ReservationDigest) async -> (status: ReservationStatus?, source: ReadSource)
 

@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("trusted-proxy"),
         help: "A proxy (address or CIDR) whose X-Forwarded-For names the client, for the rate limit; repeat it for more. (Environment: RANANEETI_TRUSTED_PROXIES, comma-separated; default none)")
     var trustedProxies: [String] = []
+    @Option(help: "How many days of the past the local projection keeps in memory, by date-time or by when taken (older ones are read from the database).")
+    var recentDays = 31
 
     var address: String {
         listen ?? ProcessInfo.processInfo.environment["RANANEETI_LISTEN"] ?? "127.0.0.1:8080"
@@ -51,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard Self.hostAndPort(address) != nil else {
             throw ValidationError("--listen (or RANANEETI_LISTEN) must be HOST:PORT, for example 127.0.0.1:8080.")
         }
+        guard (1...3660).contains(recentDays) else { throw ValidationError("--recent-days must be from 1 to 3660.") }
         guard readDeadlineMilliseconds > 0 else { throw ValidationError("--read-deadline-milliseconds must be positive.") }
         _ = try rateLimit()
     }
@@ -106,13 +109,18 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("recovery cut a torn, never-acknowledged tail", metadata: ["file": "\(cut.file)", "byte": "\(cut.byteOffset)", "bytes": "\(cut.byteCount)", "saved_to": "\(cut.savedTo ?? "-")"])
         }
 
-        let projection = LocalProjection()
-        let rebuildStart = ContinuousClock.now
-        let rebuilt = try reportingLogErrors { try projection.rebuild(from: log.makeReader(), expectedEvents: log.endOffset) }
-        logger.info("local projection rebuilt", metadata: ["events": "\(rebuilt.endOffset)", "reservations": "\(projection.count)", "took": "\(rebuildStart.duration(to: .now))"])
-
+        // Reservations not yet projected are kept beyond the recent window only where this process learns when
+        // they are projected: a node without its own projector would otherwise keep its whole history.
+        let projection = LocalProjection(
+            configuration: LocalProjection.Configuration(
+                recentWindow: .seconds(Int64(recentDays) * 86_400), keepsUnprojected: database.isConfigured && !noProjector))
+        let loadedSnapshot = try reportingLogErrors { try Self.buildProjection(projection, log: log, logger: logger) }
         let faults = FaultSwitch()
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First in the group, so that it stops last: after the HTTP server, it reads what was taken and writes
+        // the last snapshot.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ProjectionKeeper(log: log, projection: projection, lastSnapshotOffset: loadedSnapshot, logger: logger))
+        ]
         var reads: DatabaseReads?
         var projectorStatus: ProjectorStatusBoard?
         if database.isConfigured {
@@ -165,5 +173,43 @@ struct ServeCommand: AsyncParsableCommand {
         await reads?.close()
         await log.close()
         logger.notice("stopped cleanly; the log is synced", metadata: ["end_offset": "\(log.endOffset)"])
+    }
+
+    /// Builds the local projection from its snapshot and the log after it, or from the whole log when there is no
+    /// usable snapshot (said in the log). Returns the offset of the snapshot loaded, if one was.
+    static func buildProjection(_ projection: LocalProjection, log: EventLog, logger: Logger) throws -> UInt64? {
+        let start = ContinuousClock.now
+        let reader = try log.makeReader(from: log.startOffset)
+        var loaded: UInt64?
+        switch try LogSnapshot.load(
+            kind: LocalProjection.snapshotKind, version: LocalProjection.snapshotVersion, directory: log.directory,
+            positioning: reader)
+        {
+        case .loaded(let snapshot):
+            do {
+                try projection.load(snapshot)
+                loaded = snapshot.offset
+            } catch {
+                logger.warning("the local projection's snapshot does not decode; rebuilding it from the log", metadata: ["error": "\(error)"])
+                try reader.seek(to: log.startOffset)
+            }
+        case .missing:
+            if log.endOffset > log.startOffset {
+                logger.notice("no snapshot of the local projection; building it from the whole log (once)")
+            }
+            try reader.seek(to: log.startOffset)
+        case .rejected(let reason):
+            logger.warning("the local projection's snapshot is not used; rebuilding it from the log", metadata: ["reason": "\(reason)"])
+            try reader.seek(to: log.startOffset)
+        }
+        let from = reader.nextOffset
+        let rebuilt = try projection.rebuild(from: reader)
+        logger.info(
+            "local projection ready",
+            metadata: [
+                "snapshot_offset": "\(loaded.map(String.init) ?? "none")", "events_read": "\(rebuilt.endOffset - from)",
+                "reservations": "\(projection.count)", "took": "\(start.duration(to: .now))",
+            ])
+        return loaded
     }
 }

@@ -45,39 +45,6 @@ struct InternalsTests {
         }
     }
 
-    @Test("idempotency keys: replay, conflict, expiry after the lifetime, the oldest forgotten at capacity")
-    func idempotencyKeys() {
-        let keys = IdempotencyKeys(capacity: 3, lifetime: .seconds(60))
-        let start = ContinuousClock.now
-        let a = ReservationDigest("00000000000000000001")!
-        let b = ReservationDigest("00000000000000000002")!
-        let answer = IdempotencyKeys.Answer(digest: a, statusCode: 201, body: [1])
-        #expect(keys.lookup("k1", digest: a, now: start) == .unknown)
-        #expect(keys.remember("k1", answer: answer, now: start) == .replay(answer))
-        #expect(keys.lookup("k1", digest: a, now: start + .seconds(59)) == .replay(answer))
-        #expect(keys.lookup("k1", digest: b, now: start + .seconds(59)) == .conflict)
-        // A racing second request keeps the first answer.
-        let later = IdempotencyKeys.Answer(digest: a, statusCode: 200, body: [2])
-        #expect(keys.remember("k1", answer: later, now: start + .seconds(1)) == .replay(answer))
-        #expect(keys.lookup("k1", digest: a, now: start + .seconds(60)) == .unknown, "expired")
-        #expect(keys.count == 0)
-        for index in 0..<5 {
-            _ = keys.remember("key\(index)", answer: answer, now: start + .seconds(61))
-        }
-        #expect(keys.count == 3)
-        #expect(keys.lookup("key0", digest: a, now: start + .seconds(61)) == .unknown, "oldest forgotten")
-        #expect(keys.lookup("key4", digest: a, now: start + .seconds(61)) == .replay(answer))
-        // Many keys over time stay bounded.
-        for index in 0..<10_000 {
-            _ = keys.remember("many\(index)", answer: answer, now: start + .seconds(100 + index))
-        }
-        #expect(keys.count <= 3)
-        #expect(IdempotencyKeys.isValid("4f9e7c1a-8b7e-4b1c-9a55-0d1e2f3a4b5c"))
-        #expect(!IdempotencyKeys.isValid(""))
-        #expect(!IdempotencyKeys.isValid("a b"))
-        #expect(!IdempotencyKeys.isValid("é"))
-    }
-
     @Test("admin tokens: only the exact token matches")
     func tokens() {
         #expect(OperationsRoutes.constantTimeEquals("secret", "secret"))

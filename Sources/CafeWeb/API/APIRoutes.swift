@@ -9,7 +9,6 @@ struct APIRoutes: Sendable {
     let desk: ReservationDesk
     let calendar: CafeCalendar
     let configuration: WebConfiguration
-    let idempotencyKeys: IdempotencyKeys
     let pages: SitePages
 
     func register(on router: Router<CafeRequestContext>) {
@@ -61,28 +60,34 @@ struct APIRoutes: Sendable {
         }
         let digest = reservation.digest
         if let key {
-            switch idempotencyKeys.lookup(key, digest: digest) {
-            case .replay(let answer): return replay(answer)
+            switch desk.book.idempotencyKey(key, digest: digest) {
+            case .replay(let first): return answer(first, replayed: true)
             case .conflict: throw keyReused(key)
             case .unknown: break
             }
         }
-        let outcome = try await desk.accept(reservation, channel: .api, logger: context.logger)
-        let answer = IdempotencyKeys.Answer(
-            digest: digest,
-            statusCode: Self.statusCode(of: outcome),
-            body: ReservationJSON.resource(outcome.status).serialized())
+        let outcome = try await desk.accept(reservation, idempotencyKey: key, channel: .api, logger: context.logger)
         if let key {
-            switch idempotencyKeys.remember(key, answer: answer) {
-            case .replay(let first) where first != answer: return replay(first)
+            // Another request with the same key may have been first.
+            switch desk.book.idempotencyKey(key, digest: digest) {
+            case .replay(let first) where first != outcome: return answer(first, replayed: true)
             case .conflict: throw keyReused(key)
             default: break
             }
         }
+        return answer(outcome, replayed: false)
+    }
+
+    /// The answer to a reservation request: 201 or 200 with the reservation, marked when it is a replay of the
+    /// first answer to the same `Idempotency-Key`.
+    private func answer(_ outcome: AcceptOutcome, replayed: Bool) -> Response {
+        var headers: HTTPFields = [
+            .location: ReservationJSON.path(of: outcome.status.digest), .rananeetiSource: ReadSource.local.rawValue,
+        ]
+        if replayed { headers[.idempotentReplayed] = "true" }
         return Response.bytes(
-            answer.body, status: .init(code: answer.statusCode),
-            headers: [.location: ReservationJSON.path(of: digest), .rananeetiSource: ReadSource.local.rawValue],
-            contentType: "application/json")
+            ReservationJSON.resource(outcome.status).serialized(), status: .init(code: Self.statusCode(of: outcome)),
+            headers: headers, contentType: "application/json")
     }
 
     /// 201 Created for a new reservation, 200 OK for one that was already taken.
@@ -100,22 +105,12 @@ struct APIRoutes: Sendable {
         guard let raw = values.first else { return nil }
         var key = raw.trimmingASCIISpaces()
         if key.utf8.count >= 2, key.hasPrefix("\""), key.hasSuffix("\"") { key = String(key.dropFirst().dropLast()) }
-        guard values.count == 1, IdempotencyKeys.isValid(key) else {
+        guard values.count == 1, IdempotencyKeyEvent.isValidKey(key) else {
             throw WebError(
                 status: .badRequest, problem: .invalidIdempotencyKey,
                 detail: "Idempotency-Key must appear once and be 1 to 255 visible ASCII characters, such as a UUID. Nothing was stored.")
         }
         return key
-    }
-
-    private func replay(_ answer: IdempotencyKeys.Answer) -> Response {
-        Response.bytes(
-            answer.body, status: .init(code: answer.statusCode),
-            headers: [
-                .location: ReservationJSON.path(of: answer.digest), .rananeetiSource: ReadSource.local.rawValue,
-                .idempotentReplayed: "true",
-            ],
-            contentType: "application/json")
     }
 
     private func keyReused(_ key: String) -> WebError {

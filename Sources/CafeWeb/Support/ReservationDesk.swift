@@ -10,14 +10,14 @@ struct ReservationDesk: Sendable {
     let metrics: WebMetrics
     let retryAfterSeconds: Int
 
-    /// Takes `reservation`; a log that cannot store it becomes a 503 that says to retry.
-    func accept(_ reservation: Reservation, channel: WebMetrics.Channel, logger: Logger) async throws(WebError)
-        -> AcceptOutcome
-    {
+    /// Takes `reservation` (with the request's `Idempotency-Key`, if any); a log that cannot store it becomes a 503 that says to retry.
+    func accept(
+        _ reservation: Reservation, idempotencyKey: String? = nil, channel: WebMetrics.Channel, logger: Logger
+    ) async throws(WebError) -> AcceptOutcome {
         let start = ContinuousClock.now
         let outcome: AcceptOutcome
         do {
-            outcome = try await book.accept(reservation)
+            outcome = try await book.accept(reservation, idempotencyKey: idempotencyKey)
         } catch let error as LogError {
             metrics.recordReservation(channel: channel, outcome: "log_unavailable")
             // The guest is told only that it was not stored; the operator gets the log's own words.

@@ -93,6 +93,60 @@ public final class LogReader {
         skipBelow = offset
     }
 
+    /// Positions the reader at `offset` and returns the chain hash there: the hash of the batch that ends exactly
+    /// at `offset` (``ChainHash/genesis`` for offset 0), as a stamp of derived state names it.
+    ///
+    /// Returns nil, positioned as ``seek(to:)`` leaves it, when no batch ends at `offset` (it falls inside a
+    /// batch). The batch whose hash is returned is read whole and its hash checked; the next batch read is then
+    /// checked to chain to it.
+    /// - Throws: ``LogError`` as ``seek(to:)`` does, or `.corrupt` when the batch before `offset` is damaged.
+    public func seek(toBatchBoundary offset: UInt64) throws -> ChainHash? {
+        try seek(to: offset)
+        guard nextOffset == offset else { return nil }
+        if let known = cursor?.expectedPrevious { return known }
+        let hash: ChainHash
+        if offset == segmentBases.first {
+            // The log's first record (older segments archived): the hash its first batch chains to.
+            guard let current = cursor, case .batch(let header, _) = try batch(of: current, payload: false) else {
+                return nil
+            }
+            hash = header.previousHash
+        } else {
+            try seek(to: offset - 1)
+            guard let current = cursor else { return nil }
+            switch try batch(of: current, payload: true) {
+            case .batch(let header, _) where header.endOffset == offset:
+                hash = header.hash
+            case .batch:
+                try seek(to: offset)
+                return nil
+            case .damaged(let reason), .unusable(let reason), .incomplete(let reason):
+                throw LogError.corrupt(current.reader.path, at: current.position, reason)
+            case .end:
+                return nil
+            }
+            try seek(to: offset)
+        }
+        cursor?.expectedPrevious = hash
+        return hash
+    }
+
+    /// The batch at the cursor's position, its hash checked when its payload is read.
+    private func batch(of current: Cursor, payload: Bool) throws -> BatchAtPosition {
+        let readable = try readableSize(of: current)
+        switch current.reader.batch(at: current.position, fileSize: readable, loadPayload: payload, verifyHash: payload) {
+        case .failure(let error): throw LogError.io("read a segment", current.reader.path, error)
+        case .success(let found): return found
+        }
+    }
+
+    /// The hash of the batch that ends at ``nextOffset``, when the reader knows it: after it has read or walked
+    /// past a batch, at offset 0, or after ``seek(toBatchBoundary:)``. What derived state read up to here is
+    /// stamped with.
+    public var precedingHash: ChainHash? {
+        cursor?.expectedPrevious
+    }
+
     /// Walks batch headers (without reading payloads) until the batch holding `offset`.
     private func skipHeaders(below offset: UInt64) throws {
         while var current = cursor, nextOffset < offset {

@@ -26,7 +26,7 @@ public enum LogVerifier {
         /// An incomplete or torn last batch at the end of the last segment: a write in progress, or a crash's
         /// leftover that the next writer cuts. Never acknowledged, so not damage.
         public var unfinishedTail: Problem?
-        /// Derived state (index files) found missing or stale; rebuilt on demand, not damage.
+        /// Derived state (index files, snapshots): missing, stale or what it stands for; rebuilt on demand, never damage.
         public var notes: [String] = []
 
         public var isIntact: Bool { problem == nil }
@@ -104,7 +104,34 @@ public enum LogVerifier {
             }
             expectedPrevious = scan.summary.lastHash ?? expectedPrevious
         }
+        report.notes += snapshotNotes(directory: directory)
         return report
+    }
+
+    /// What the snapshots in the directory (derived state, see ``LogSnapshot``) stand for. Never damage: a
+    /// snapshot that does not match the log is ignored and rebuilt by its application.
+    private static func snapshotNotes(directory: String) -> [String] {
+        LogSnapshot.kinds(in: directory).map { kind in
+            let name = kind + LogSnapshot.fileSuffix
+            let bytes: [UInt8]
+            switch FileSystem.readWholeFile(LogSnapshot.path(kind: kind, directory: directory)) {
+            case .success(let value): bytes = value
+            case .failure(let error): return "snapshot \(name) (derived) cannot be read (\(error)); it will be rebuilt"
+            }
+            let snapshot: LogSnapshot
+            switch LogSnapshot.decode(bytes) {
+            case .success(let value): snapshot = value
+            case .failure(let failure):
+                return "snapshot \(name) (derived) is unusable: \(failure.reason); it will be rebuilt from the log"
+            }
+            guard let reader = try? LogReader(directory: directory) else {
+                return "snapshot \(name) (derived) could not be checked: the log cannot be read"
+            }
+            if let reason = LogSnapshot.check(snapshot, reader: reader) {
+                return "snapshot \(name) (derived, version \(snapshot.version)) does not stand for this log: \(reason); it will be rebuilt"
+            }
+            return "snapshot \(name) (derived, version \(snapshot.version)) stands for offset \(snapshot.offset), chain hash \(snapshot.chainHash): matches the log"
+        }
     }
 
     /// Decompresses a batch and checks that it holds `count` lines, each stamped with its own offset.

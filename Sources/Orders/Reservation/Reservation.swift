@@ -52,7 +52,7 @@ public struct Reservation: Sendable {
     }
 
     /// Stores values that have already been checked; only ``ReservationDraft`` calls it.
-    init(checkedName name: String, people: Int, dateTime: LocalDateTime, notes: String, testFailures: Bool) {
+    package init(checkedName name: String, people: Int, dateTime: LocalDateTime, notes: String, testFailures: Bool) {
         self.name = name
         self.people = people
         self.dateTime = dateTime

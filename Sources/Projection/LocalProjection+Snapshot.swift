@@ -1,0 +1,222 @@
+public import EventLog
+import Synchronization
+import Orders
+
+extension LocalProjection {
+    /// The snapshot kind: the file is `projection.snapshot` in the data directory.
+    public static let snapshotKind = "projection"
+    /// The payload's format version (`docs/SNAPSHOTS.md`). A change to what the projection keeps (a new state of
+    /// a reservation, a new index) changes it; a snapshot of another version is not read but rebuilt from the log.
+    public static let snapshotVersion: UInt32 = 1
+
+    /// The projection's state as a snapshot that stands for the log below `offset`, whose chain hash there is
+    /// `chainHash`, or nil when it has not read the log that far in order.
+    ///
+    /// Reservations taken beyond `offset` may be in it too: reading the log after the snapshot applies them again,
+    /// which changes nothing.
+    public func makeSnapshot(offset: UInt64, chainHash: ChainHash) -> LogSnapshot? {
+        let copy: State? = state.withLock { state in state.readBelow >= offset ? state : nil }
+        guard let copy else { return nil }
+        var writer = SnapshotWriter()
+        writer.reserve(copy.entries.count * 96 + copy.keys.count * 64 + 64)
+        writer.u64(copy.projectedBelow)
+        writer.u64(copy.eventCount)
+        writer.u32(UInt32(copy.entries.count))
+        // Day by day in (date-time, digest) order, so that loading appends to each day's list in order.
+        for day in copy.byDay.keys.sorted() {
+            for key in copy.byDay[day]! {
+                writer.entry(copy.entries[key.digest]!)
+            }
+        }
+        let liveKeys = copy.keyOrder[copy.keyOrderStart...].filter { copy.keys[$0] != nil }
+        writer.u32(UInt32(liveKeys.count))
+        for key in liveKeys {
+            let record = copy.keys[key]!
+            writer.text(key)
+            writer.bytes(record.digest.bytes)
+            writer.u8(record.created ? 1 : 0)
+            writer.i64(record.atMillis)
+        }
+        return LogSnapshot(
+            kind: Self.snapshotKind, version: Self.snapshotVersion, offset: offset, chainHash: chainHash,
+            createdAtMillis: configuration.clockMillis(), payload: writer.output)
+    }
+
+    /// Replaces the projection's state with a snapshot's (one that ``LogSnapshot/load(kind:version:directory:positioning:)``
+    /// accepted for this log), then lets go of what has aged out since it was written.
+    ///
+    /// - Throws: ``SnapshotPayloadError`` when the payload does not decode; the projection is then unchanged
+    ///   and should be rebuilt from the log.
+    public func load(_ snapshot: LogSnapshot) throws(SnapshotPayloadError) {
+        precondition(snapshot.kind == Self.snapshotKind && snapshot.version == Self.snapshotVersion, "a projection snapshot of this version")
+        var reader = SnapshotReader(bytes: snapshot.payload)
+        var loaded = State()
+        loaded.projectedBelow = try reader.u64()
+        loaded.eventCount = try reader.u64()
+        let entryCount = Int(try reader.u32())
+        guard entryCount <= snapshot.payload.count / 40 else { throw SnapshotPayloadError("more entries than bytes") }
+        loaded.entries.reserveCapacity(entryCount)
+        for _ in 0..<entryCount {
+            let entry = try reader.entry()
+            guard loaded.entries[entry.digest] == nil else { throw SnapshotPayloadError("digest \(entry.digest) twice") }
+            loaded.entries[entry.digest] = entry
+            let key = DayKey(dateTime: entry.reservation.dateTime, digest: entry.digest)
+            let day = entry.reservation.dateTime.dayNumber
+            if let last = loaded.byDay[day]?.last, !(last < key) { throw SnapshotPayloadError("entries out of order") }
+            loaded.byDay[day, default: []].append(key)
+        }
+        let keyCount = Int(try reader.u32())
+        guard keyCount <= snapshot.payload.count / 20 else { throw SnapshotPayloadError("more keys than bytes") }
+        for _ in 0..<keyCount {
+            let key = try reader.text()
+            guard IdempotencyKeyEvent.isValidKey(key), loaded.keys[key] == nil else {
+                throw SnapshotPayloadError("an idempotency key that is not valid, or twice")
+            }
+            let digest = ReservationDigest(bytes: try reader.bytes(ReservationDigest.byteCount))
+            let created = try reader.u8()
+            guard created <= 1 else { throw SnapshotPayloadError("an idempotency key's answer is not 0 or 1") }
+            loaded.keys[key] = KeyRecord(digest: digest, created: created == 1, atMillis: try reader.i64())
+            loaded.keyOrder.append(key)
+        }
+        guard reader.isAtEnd else { throw SnapshotPayloadError("bytes after the last key") }
+        loaded.readBelow = snapshot.offset
+        state.withLock { $0 = loaded }
+        sweep()
+    }
+}
+
+/// A snapshot payload that passed its checksum but does not decode: written by a program with a bug.
+public struct SnapshotPayloadError: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    init(_ reason: String) { self.reason = reason }
+    public var description: String { "the snapshot's payload does not decode: \(reason)" }
+}
+
+/// Little-endian fields, strings as a u32 length and UTF-8 bytes.
+private struct SnapshotWriter {
+    var output: [UInt8] = []
+
+    mutating func reserve(_ count: Int) { output.reserveCapacity(count) }
+    mutating func u8(_ value: UInt8) { output.append(value) }
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { output.append(contentsOf: $0) } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { output.append(contentsOf: $0) } }
+    mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
+    mutating func bytes(_ value: [UInt8]) { output.append(contentsOf: value) }
+
+    mutating func text(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            u32(UInt32(utf8.count))
+            output.append(contentsOf: utf8)
+        }
+    }
+
+    static let absent = UInt32.max
+
+    mutating func optionalText(_ value: String?) {
+        if let value { text(value) } else { u32(Self.absent) }
+    }
+
+    mutating func entry(_ entry: LocalProjection.Entry) {
+        u64(entry.offset)
+        i64(entry.acceptedAtMillis)
+        bytes(entry.digest.bytes)
+        u8(entry.state.snapshotCode)
+        i64(entry.projectedAtMillis ?? Int64.min)
+        u32(UInt32(bitPattern: entry.failedAttempts))
+        optionalText(entry.lastFailure)
+        text(entry.node)
+        let reservation = entry.reservation
+        text(reservation.name)
+        u32(UInt32(reservation.people))
+        let dateTime = reservation.dateTime
+        u32(UInt32(dateTime.year))
+        output.append(contentsOf: [UInt8(dateTime.month), UInt8(dateTime.day), UInt8(dateTime.hour), UInt8(dateTime.minute)])
+        text(reservation.notes)
+        u8(reservation.testFailures ? 1 : 0)
+    }
+}
+
+private struct SnapshotReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    var isAtEnd: Bool { position == bytes.count }
+
+    mutating func bytes(_ count: Int) throws(SnapshotPayloadError) -> ArraySlice<UInt8> {
+        guard count >= 0, bytes.count - position >= count else { throw SnapshotPayloadError("it ends early") }
+        defer { position += count }
+        return bytes[position..<position + count]
+    }
+
+    mutating func u8() throws(SnapshotPayloadError) -> UInt8 { try bytes(1).first! }
+
+    mutating func u32() throws(SnapshotPayloadError) -> UInt32 {
+        try bytes(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    mutating func u64() throws(SnapshotPayloadError) -> UInt64 {
+        try bytes(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    mutating func i64() throws(SnapshotPayloadError) -> Int64 { Int64(bitPattern: try u64()) }
+
+    mutating func text() throws(SnapshotPayloadError) -> String {
+        let length = try u32()
+        guard length != SnapshotWriter.absent else { throw SnapshotPayloadError("a text is absent where one is required") }
+        return String(decoding: try bytes(Int(length)), as: UTF8.self)
+    }
+
+    mutating func optionalText() throws(SnapshotPayloadError) -> String? {
+        let length = try u32()
+        if length == SnapshotWriter.absent { return nil }
+        return String(decoding: try bytes(Int(length)), as: UTF8.self)
+    }
+
+    mutating func entry() throws(SnapshotPayloadError) -> LocalProjection.Entry {
+        let offset = try u64()
+        let acceptedAt = try i64()
+        let digest = ReservationDigest(bytes: try bytes(ReservationDigest.byteCount))
+        guard let state = ReservationState(snapshotCode: try u8()) else { throw SnapshotPayloadError("an unknown state") }
+        let projectedAt = try i64()
+        let failedAttempts = Int32(bitPattern: try u32())
+        let lastFailure = try optionalText()
+        let node = try text()
+        let name = try text()
+        let people = Int(try u32())
+        let year = Int(try u32())
+        let parts = try bytes(4).map(Int.init)
+        let notes = try text()
+        let testFailures = try u8()
+        guard let dateTime = try? LocalDateTime(year: year, month: parts[0], day: parts[1], hour: parts[2], minute: parts[3]),
+            testFailures <= 1
+        else { throw SnapshotPayloadError("a reservation's date-time or flags are out of range") }
+        // Written by this program from events that passed the reservation rules, and checked whole by the
+        // snapshot's checksum: not validated again (that would cost more than the rest of loading).
+        let reservation = Reservation(
+            checkedName: name, people: people, dateTime: dateTime, notes: notes, testFailures: testFailures == 1)
+        return LocalProjection.Entry(
+            offset: offset, node: node, reservation: reservation, digest: digest, acceptedAtMillis: acceptedAt,
+            state: state, projectedAtMillis: projectedAt == Int64.min ? nil : projectedAt,
+            failedAttempts: failedAttempts, lastFailure: lastFailure)
+    }
+}
+
+extension ReservationState {
+    var snapshotCode: UInt8 {
+        switch self {
+        case .pending: 0
+        case .confirmed: 1
+        case .duplicate: 2
+        }
+    }
+
+    init?(snapshotCode: UInt8) {
+        switch snapshotCode {
+        case 0: self = .pending
+        case 1: self = .confirmed
+        case 2: self = .duplicate
+        default: return nil
+        }
+    }
+}
