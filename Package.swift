@@ -127,6 +127,21 @@ let package = Package(
             path: "bench/ProjectorBenchmark",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "StartBenchmark",
+            dependencies: ["EventLog", "Orders", "TestSupport"],
+            path: "bench/StartBenchmark",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CeilingServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "bench/CeilingServer",
+            swiftSettings: swiftSettings
+        ),
 
         // Fuzz targets for libFuzzer, built by scripts/fuzz with -sanitize=fuzzer,address (docs/FUZZING.md).
         // A normal build makes them replay drivers that run each input once: scripts/test replays Fuzz/corpus.
@@ -149,7 +164,11 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Projection", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProjectionTests",
-            dependencies: ["Projection", "EventLog", "Orders", "Postgres", "TestSupport"],
+            dependencies: [
+                "Projection", "EventLog", "Orders", "Postgres", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

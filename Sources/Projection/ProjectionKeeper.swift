@@ -76,7 +76,7 @@ public final class ProjectionKeeper: Service, Sendable {
     /// A reader at the projection's position, knowing the chain hash there.
     private func makeReader() throws -> LogReader {
         let reader = try log.makeReader(from: projection.readOffset)
-        _ = try reader.seek(toBatchBoundary: projection.readOffset)
+        _ = try reader.chainHash(at: projection.readOffset)
         return reader
     }
 
@@ -122,8 +122,9 @@ public final class ProjectionKeeper: Service, Sendable {
     /// Sweeps, then writes a snapshot standing for the reader's position, off the cooperative threads (it ends
     /// with an fdatasync). A failure is logged and the old snapshot kept: a snapshot only shortens starts.
     private func saveSnapshot(_ reader: LogReader) async {
-        guard let hash = reader.precedingHash else { return }
-        let offset = reader.nextOffset
+        guard let point = reader.lastChainPoint, point.offset == reader.nextOffset else { return }
+        let offset = point.offset
+        let hash = point.hash
         let start = ContinuousClock.now
         projection.sweep()
         guard let snapshot = projection.makeSnapshot(offset: offset, chainHash: hash) else { return }

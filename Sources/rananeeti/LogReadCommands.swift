@@ -10,15 +10,22 @@ struct LogVerifyCommand: ParsableCommand {
         discussion: """
             Exit status: 0 when the log is intact; 1 when it is damaged (the first bad place is named: file and \
             byte offset); 3 when it is intact but its last batch is unfinished (a write in progress, or a \
-            crash's leftover that the next writer cuts; never acknowledged).
+            crash's leftover that the next writer cuts; never acknowledged). With --archive, the segments in the \
+            archive and on the local disk are checked as one log from offset 0 (docs/ARCHIVE.md).
             """
     )
 
     @Argument(help: "The log directory.") var directory: String
     @Flag(help: "Print the report as one JSON object.") var json = false
+    @OptionGroup(title: "Archive (verify the whole history across the archive and the local disk)") var archive: ArchiveOptions
 
     func run() throws {
-        let report = try reportingLogErrors { try LogVerifier.verify(directory: directory) }
+        let report: LogVerifier.Report
+        if archive.archive != nil {
+            report = try reportingArchiveErrors { try ArchivedHistory.verify(directory: directory, options: archive) }
+        } else {
+            report = try reportingLogErrors { try LogVerifier.verify(directory: directory) }
+        }
         if json {
             printJSON([
                 "intact": report.isIntact,
@@ -193,6 +200,8 @@ enum CSVRow {
                 "\(reservation.reservation.people)", reservation.reservation.dateTime.description,
                 reservation.reservation.notes, reservation.reservation.testFailures ? "true" : "false",
             ]
+        } else if event.type == IdempotencyKeyEvent.eventType, let (_, key) = try? IdempotencyKeyEvent.decode(line: record.bytes) {
+            fields += [key.node, key.digest.description] + Array(repeating: "", count: 5)
         } else {
             fields += Array(repeating: "", count: 7)
         }

@@ -162,7 +162,7 @@ struct APITests {
             let other = try await client.postJSON(
                 #"{"name": "Alice", "people": 3, "datetime": "2020-11-16T20:00"}"#, headers: key)
             try expectProblem(other, status: .unprocessableContent, type: "idempotency-key-reused")
-            #expect(node.storedRecordCount() == 1)
+            #expect(node.storedRecordCount() == 2, "the reservation and its key, in one append; nothing for the refusal")
 
             // A quoted key (the IETF draft's structured-field string) is the same key.
             let quoted = try await client.postJSON(
@@ -178,7 +178,7 @@ struct APITests {
             let fresh = try await client.postJSON(
                 #"{"name": "Alice", "people": 3, "datetime": "2020-11-16T20:00"}"#, headers: [.xIdempotencyKey: "k-2"])
             #expect(fresh.status == .created)
-            #expect(node.storedRecordCount() == 2)
+            #expect(node.storedRecordCount() == 4)
         }
     }
 

@@ -21,6 +21,38 @@ struct InternalsTests {
         #expect(String(decoding: value.serialized(), as: UTF8.self) == #"{"a":"\"\\\n\u0001\u003c\u0026\u003eé😀","b":null,"c":[1,true]}"#)
     }
 
+    @Test("a reservation's JSON, written directly, is the resource of the API document with every field intact")
+    func reservationJSON() throws {
+        let reservation = try Reservation(
+            name: #"Zoë "Q" <b>&</b> \ 😀"#, people: 12, dateTime: LocalDateTime("2027-03-04T19:30")!,
+            notes: "line one\nline two", testFailures: true)
+        for (projectedAt, node, failure) in [(nil, nil, nil), (EventTimestamp(millisecondsSinceEpoch: 1_800_000_000_123), "node-\"a\"", "refused: <x>")] as [(EventTimestamp?, String?, String?)] {
+            let status = ReservationStatus(
+                digest: reservation.digest, reservation: reservation, state: .duplicate, offset: 7, node: node,
+                acceptedAt: EventTimestamp(millisecondsSinceEpoch: 1_799_999_999_000), projectedAt: projectedAt,
+                failedAttempts: 3, lastFailure: failure)
+            let bytes = ReservationJSON.resource(status)
+            #expect(!bytes.contains(UInt8(ascii: "<")) && !bytes.contains(UInt8(ascii: "&")), "inert when pasted into HTML")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+            #expect(object.keys.sorted() == ["acceptedAt", "datetime", "digest", "failedAttempts", "lastFailure", "links", "name", "node", "notes", "people", "projectedAt", "state", "testFailures"])
+            #expect(object["name"] as? String == reservation.name)
+            #expect(object["notes"] as? String == reservation.notes)
+            #expect(object["people"] as? Int == 12)
+            #expect(object["datetime"] as? String == "2027-03-04T19:30")
+            #expect(object["state"] as? String == "duplicate")
+            #expect(object["testFailures"] as? Bool == true)
+            #expect(object["acceptedAt"] as? String == status.acceptedAt?.text)
+            #expect((object["projectedAt"] as? String) == projectedAt?.text)
+            #expect((object["node"] as? String) == node)
+            #expect((object["lastFailure"] as? String) == failure)
+            #expect(object["failedAttempts"] as? Int == 3)
+            #expect(object["links"] as? [String: String] == ["self": "/api/v1/reservations/\(status.digest)", "status": "/orders/\(status.digest)"])
+            // Member order as the schema lists it.
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix(#"{"digest":""#) && text.hasSuffix(#"/orders/\#(status.digest)"}}"#))
+        }
+    }
+
     @Test("form bodies: +, %XX, a lone %, repeated names, missing values; invalid UTF-8 refused")
     func formFields() throws {
         let fields = try FormFields(body: Array("name=Zo%C3%AB+O%27Brien&people=2&notes=100%&flag&name=second".utf8))

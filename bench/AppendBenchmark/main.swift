@@ -71,6 +71,10 @@ struct Latency: Codable {
     var p99Micros: Double
     var p999Micros: Double
     var maxMicros: Double
+    /// (percentile, µs) pairs from 0 to 100, for an HDR percentile plot (bench/plots.py).
+    var percentiles: [[Double]]?
+
+    static let plottedPercentiles: [Double] = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100]
 
     init(_ histogram: Histogram<UInt64>) {
         count = histogram.totalCount
@@ -78,6 +82,7 @@ struct Latency: Codable {
         p99Micros = Double(histogram.valueAtPercentile(99)) / 1000
         p999Micros = Double(histogram.valueAtPercentile(99.9)) / 1000
         maxMicros = Double(histogram.max) / 1000
+        percentiles = Self.plottedPercentiles.map { [$0, Double(histogram.valueAtPercentile($0)) / 1000] }
     }
 }
 

@@ -59,6 +59,9 @@ struct LagFigures: Codable {
     var p50Milliseconds: Int64
     var p99Milliseconds: Int64
     var maxMilliseconds: Int64
+    /// (seconds since the steady run began, lag in ms) for each reservation, in the order taken: the plot of lag
+    /// over time (bench/plots.py).
+    var series: [[Double]]?
 }
 
 struct Report: Codable {
@@ -210,14 +213,16 @@ try await steady.status.wait(timeout: .seconds(600)) { $0.checkpoint ?? 0 >= UIn
 running.cancel()
 _ = await running.result
 await steadyLog.close()
-var lags = digests.compactMap { digest -> Int64? in
+let timeline = digests.compactMap { digest -> (Int64, Int64)? in
     guard let status = projection.status(of: digest), let accepted = status.acceptedAt, let projected = status.projectedAt else { return nil }
-    return projected.millisecondsSinceEpoch - accepted.millisecondsSinceEpoch
-}.sorted()
+    return (accepted.millisecondsSinceEpoch, projected.millisecondsSinceEpoch - accepted.millisecondsSinceEpoch)
+}
+var lags = timeline.map(\.1).sorted()
 if lags.isEmpty { lags = [0] }
 let lag = LagFigures(
     reservationsPerSecond: achieved, events: lags.count, p50Milliseconds: lags[lags.count / 2],
-    p99Milliseconds: lags[min(lags.count - 1, lags.count * 99 / 100)], maxMilliseconds: lags.last!)
+    p99Milliseconds: lags[min(lags.count - 1, lags.count * 99 / 100)], maxMilliseconds: lags.last!,
+    series: timeline.map { [Double($0.0 - timeline[0].0) / 1000, Double($0.1)] })
 print("steady \(Int(achieved)) reservations/s for \(options.steadySeconds) s: projection lag p50 \(lag.p50Milliseconds) ms, p99 \(lag.p99Milliseconds) ms, max \(lag.maxMilliseconds) ms")
 
 await server.destroy()

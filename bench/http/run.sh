@@ -8,7 +8,10 @@
 #   2. the same with PostgreSQL stopped (pg_ctl -m immediate);
 #   3. GET /api/v1/reservations (a page of 50) while PostgreSQL is still stopped: served by the local projection,
 #      at the same connections and at 8; then GET /api/v1/reservations/DIGEST (one status) the same way.
-# Prints wrk's figures for each and writes them to bench/results/http-<UTC time>.txt.
+#   0. first, the framework's ceiling: bench/CeilingServer (a minimal Hummingbird server on the same stack, fixed
+#      answers, no work) asked the same POST at the same connections, a page at 8 connections and one status at 64.
+# Prints wrk's figures for each and writes them to bench/results/http-<UTC time>.txt, ending with a summary:
+# serve's figures as a share of the ceiling's, measured in this run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=20
@@ -25,13 +28,16 @@ scripts/install-system-packages
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 export LC_ALL=C.UTF-8
 swift build -c release --product rananeeti >/dev/null
+swift build -c release --product CeilingServer >/dev/null
 bin="$PWD/.build/release/rananeeti"
 
 work=$(mktemp -d /tmp/rananeeti-http-bench-XXXXXX)
 eval "$(scripts/private-postgres start)"
 server_pid=""
+ceiling_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [ -n "$ceiling_pid" ] && kill "$ceiling_pid" 2>/dev/null && wait "$ceiling_pid" 2>/dev/null || true
   scripts/private-postgres stop "$PRIVATE_PG_DIR"
   rm -rf "$work"
 }
@@ -48,27 +54,56 @@ url="http://127.0.0.1:$port"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out="bench/results/http-$stamp.txt"
 mkdir -p bench/results
+# measure NAME WRK-ARGS…: runs wrk, keeps its output for the summary, prints it.
+measure() {
+  local name=$1; shift
+  wrk "$@" | tee "$work/wrk-$name.txt"
+}
+requests_per_second() { awk '/^Requests\/sec/ { print $2 }' "$work/wrk-$1.txt"; }
+# wrk --latency prints "99%  5.21ms" (or us, s): in milliseconds.
+p99_ms() {
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; printf "%.2f", v }' "$work/wrk-$1.txt"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 {
   echo "# bench/http/run.sh --seconds $seconds --connections $connections ($stamp, $(nproc) cores)"
+  ceiling_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  .build/release/CeilingServer "$ceiling_port" >"$work/ceiling.log" 2>&1 &
+  ceiling_pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$ceiling_port/api/v1/reservations/x" >/dev/null && break; sleep 0.1; done
+  ceiling="http://127.0.0.1:$ceiling_port"
+  echo "## ceiling: POST /api/v1/reservations (CeilingServer: the same stack, a fixed 201)"
+  measure ceiling-post -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$ceiling"
+  echo "## ceiling: GET a fixed page of 50, 8 connections"
+  measure ceiling-page -t2 -c8 -d"${seconds}s" --latency "$ceiling/api/v1/reservations"
+  echo "## ceiling: GET a fixed reservation, $connections connections"
+  measure ceiling-status -t2 -c"$connections" -d"${seconds}s" --latency "$ceiling/api/v1/reservations/x"
+  kill "$ceiling_pid"; wait "$ceiling_pid" 2>/dev/null || true; ceiling_pid=""
+
   echo "## warm-up"
   wrk -t2 -c"$connections" -d3s -s bench/http/post.lua "$url" | grep -E "Requests/sec"
   echo "## POST /api/v1/reservations, PostgreSQL up"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
+  measure post-up -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
   lag=$(curl -s "$url/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["projection"]["lagEvents"])')
   echo "projection lag right after the run: $lag events"
   echo "## POST /api/v1/reservations, PostgreSQL stopped"
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null
   else /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null; fi
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
+  measure post-down -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
   list="$url/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
   echo "## GET /api/v1/reservations (a page of 50; local projection; PostgreSQL still stopped)"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$list"
+  measure page-many -t2 -c"$connections" -d"${seconds}s" --latency "$list"
   echo "## the same page, 8 connections (the time one read takes, with less queueing)"
-  wrk -t2 -c8 -d"${seconds}s" --latency "$list"
+  measure page -t2 -c8 -d"${seconds}s" --latency "$list"
   digest=$(curl -s "$list" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["digest"])')
   echo "## GET /api/v1/reservations/DIGEST (one reservation's status; local projection)"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations/$digest"
+  measure status -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations/$digest"
   echo "## records in the log"
   "$bin" log stats "$work/log" | head -3
+  echo "## summary (serve as a share of the ceiling measured above)"
+  echo "durable POST, PostgreSQL up, $connections connections: $(requests_per_second post-up)/s = $(ratio "$(requests_per_second post-up)" "$(requests_per_second ceiling-post)") of the ceiling's $(requests_per_second ceiling-post)/s; p99 $(p99_ms post-up) ms (ceiling $(p99_ms ceiling-post) ms)"
+  echo "durable POST, PostgreSQL stopped: $(requests_per_second post-down)/s = $(ratio "$(requests_per_second post-down)" "$(requests_per_second ceiling-post)") of the ceiling"
+  echo "local page of 50, 8 connections: $(requests_per_second page) pages/s = $(ratio "$(requests_per_second page)" "$(requests_per_second ceiling-page)") of the ceiling's fixed page ($(requests_per_second ceiling-page)/s); p99 $(p99_ms page) ms"
+  echo "one status, $connections connections: $(requests_per_second status)/s = $(ratio "$(requests_per_second status)" "$(requests_per_second ceiling-status)") of the ceiling; p99 $(p99_ms status) ms"
 } | tee "$out"
 echo "figures written to $out"

@@ -86,7 +86,7 @@ struct APIRoutes: Sendable {
         ]
         if replayed { headers[.idempotentReplayed] = "true" }
         return Response.bytes(
-            ReservationJSON.resource(outcome.status).serialized(), status: .init(code: Self.statusCode(of: outcome)),
+            ReservationJSON.resource(outcome.status), status: .init(code: Self.statusCode(of: outcome)),
             headers: headers, contentType: "application/json")
     }
 
@@ -161,19 +161,30 @@ struct APIRoutes: Sendable {
         let page = await desk.list(from: from, to: to, limit: limit, after: cursor)
         let base = "/api/v1/reservations?from=\(from)&to=\(to)&limit=\(limit)"
         let next = page.nextCursor.map(CursorText.encode)
-        let body: JSONValue = .object([
-            ("items", .array(page.items.map(ReservationJSON.resource))),
-            ("source", .string(page.source.rawValue)),
-            ("from", .string(from.description)),
-            ("to", .string(to.description)),
-            ("limit", .integer(limit)),
-            ("nextCursor", .optional(next)),
-            ("links", .object([
-                ("self", .string(base + (cursorText.map { "&cursor=\($0)" } ?? ""))),
-                ("next", .optional(next.map { base + "&cursor=\($0)" })),
-            ])),
-        ])
-        return .json(body, headers: .source(page.source))
+        // Written directly (no JSONValue tree), in the member order of docs/openapi.json's ReservationPage.
+        var body: [UInt8] = []
+        body.reserveCapacity(400 * page.items.count + 400)
+        body += #"{"items":["#.utf8
+        for (index, item) in page.items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            ReservationJSON.append(item, to: &body)
+        }
+        body += #"],"source":""#.utf8
+        body += page.source.rawValue.utf8
+        body += #"","from":""#.utf8
+        from.appendText(to: &body)
+        body += #"","to":""#.utf8
+        to.appendText(to: &body)
+        body += #"","limit":"#.utf8
+        body += String(limit).utf8
+        body += #","nextCursor":"#.utf8
+        ReservationJSON.appendOptional(next, to: &body)
+        body += #","links":{"self":"#.utf8
+        JSONValue.appendString(base + (cursorText.map { "&cursor=\($0)" } ?? ""), to: &body)
+        body += #","next":"#.utf8
+        ReservationJSON.appendOptional(next.map { base + "&cursor=\($0)" }, to: &body)
+        body += "}}".utf8
+        return .bytes(body, headers: .source(page.source), contentType: "application/json")
     }
 
     // MARK: GET /api/v1/reservations/{digest}
@@ -193,6 +204,6 @@ struct APIRoutes: Sendable {
                     : "There is no reservation \(digest).",
                 source: source)
         }
-        return .json(ReservationJSON.resource(status), headers: .source(source))
+        return .bytes(ReservationJSON.resource(status), headers: .source(source), contentType: "application/json")
     }
 }

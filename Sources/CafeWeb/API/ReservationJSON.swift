@@ -4,24 +4,51 @@ import Projection
 
 /// The API's reservation resource, as `docs/openapi.json` describes it (`Reservation` schema).
 enum ReservationJSON {
-    static func resource(_ status: ReservationStatus) -> JSONValue {
+    /// The resource's JSON.
+    static func resource(_ status: ReservationStatus) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(512)
+        append(status, to: &output)
+        return output
+    }
+
+    /// Writes the resource's JSON straight into `output`, members in the order of the schema, strings escaped as
+    /// ``JSONValue`` escapes them. Lists are written this way, without a `JSONValue` tree per reservation: a page
+    /// of 50 is 20 KB, and building and walking the trees took most of a local read.
+    static func append(_ status: ReservationStatus, to output: inout [UInt8]) {
         let reservation = status.reservation
-        let digest = status.digest.description
-        return .object([
-            ("digest", .string(digest)),
-            ("state", .string(status.state.rawValue)),
-            ("name", .string(reservation.name)),
-            ("people", .integer(reservation.people)),
-            ("datetime", .string(reservation.dateTime.description)),
-            ("notes", .string(reservation.notes)),
-            ("testFailures", .bool(reservation.testFailures)),
-            ("acceptedAt", .optional(status.acceptedAt?.text)),
-            ("projectedAt", .optional(status.projectedAt?.text)),
-            ("node", .optional(status.node)),
-            ("failedAttempts", .integer(status.failedAttempts)),
-            ("lastFailure", .optional(status.lastFailure)),
-            ("links", .object([("self", .string(path(of: status.digest))), ("status", .string("/orders/\(digest)"))])),
-        ])
+        output += #"{"digest":""#.utf8
+        status.digest.appendHex(to: &output)
+        output += #"","state":""#.utf8
+        output += status.state.rawValue.utf8
+        output += #"","name":"#.utf8
+        JSONValue.appendString(reservation.name, to: &output)
+        output += #","people":"#.utf8
+        output += String(reservation.people).utf8
+        output += #","datetime":""#.utf8
+        reservation.dateTime.appendText(to: &output)
+        output += #"","notes":"#.utf8
+        JSONValue.appendString(reservation.notes, to: &output)
+        output += reservation.testFailures ? #","testFailures":true,"acceptedAt":"#.utf8 : #","testFailures":false,"acceptedAt":"#.utf8
+        appendOptional(status.acceptedAt?.text, to: &output)
+        output += #","projectedAt":"#.utf8
+        appendOptional(status.projectedAt?.text, to: &output)
+        output += #","node":"#.utf8
+        appendOptional(status.node, to: &output)
+        output += #","failedAttempts":"#.utf8
+        output += String(status.failedAttempts).utf8
+        output += #","lastFailure":"#.utf8
+        appendOptional(status.lastFailure, to: &output)
+        output += #","links":{"self":"/api/v1/reservations/"#.utf8
+        status.digest.appendHex(to: &output)
+        output += #"","status":"/orders/"#.utf8
+        status.digest.appendHex(to: &output)
+        output += #""}}"#.utf8
+    }
+
+    /// A string, or `null`.
+    static func appendOptional(_ text: String?, to output: inout [UInt8]) {
+        if let text { JSONValue.appendString(text, to: &output) } else { output += "null".utf8 }
     }
 
     /// The API path of one reservation, also its `Location`.

@@ -64,7 +64,7 @@ enum JSONValue: Sendable, Hashable {
     /// section 7), `<`, `>` and `&` as `\u` escapes too so that a body pasted into HTML stays inert,
     /// everything else as UTF-8. Runs of bytes that need no escape are copied whole: lists of reservations
     /// are mostly such runs, and byte-by-byte appends made this the costliest step of a local read.
-    private static func appendString(_ text: String, to output: inout [UInt8]) {
+    static func appendString(_ text: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in

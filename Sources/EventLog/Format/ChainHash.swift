@@ -28,3 +28,19 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 }
 
 private let hexDigits: [Character] = Array("0123456789abcdef")
+
+/// A place in a log's hash chain: the offset after a batch, and that batch's hash. It names the log's whole
+/// history up to `offset`: no other history of the same log has the same hash there.
+public struct ChainPoint: Sendable, Hashable, CustomStringConvertible {
+    /// The offset after the batch: the number of records the chain covers, counted from the log's origin.
+    public var offset: UInt64
+    /// The hash of the batch that ends at `offset` (32 zero bytes at offset 0).
+    public var hash: ChainHash
+
+    public init(offset: UInt64, hash: ChainHash) {
+        self.offset = offset
+        self.hash = hash
+    }
+
+    public var description: String { "\(hash) at offset \(offset)" }
+}

@@ -33,6 +33,10 @@ public final class LogReader {
     public private(set) var nextOffset: UInt64 = 0
     private var skipBelow: UInt64 = 0
 
+    /// Where the chain stands after the records ``nextRecords()`` last returned: the end of their batch and its
+    /// hash (checked against the batch's bytes). Nil before the first batch is read after a seek.
+    public private(set) var lastChainPoint: ChainPoint?
+
     /// For a reader of another process's log: the incomplete or torn bytes at the end of the last segment where
     /// reading stopped, if any. A writer opening the log cuts them; they were never acknowledged.
     public private(set) var unreadableTail: (file: String, byteOffset: Int64, reason: String)?
@@ -64,6 +68,7 @@ public final class LogReader {
     public func seek(to offset: UInt64) throws {
         closeCursor()
         unreadableTail = nil
+        lastChainPoint = nil
         segmentBases = try segmentBasesNow()
         guard let first = segmentBases.first else {
             throw LogError(code: .corrupt, message: "The log directory holds no segment file.", path: directory)
@@ -93,58 +98,30 @@ public final class LogReader {
         skipBelow = offset
     }
 
-    /// Positions the reader at `offset` and returns the chain hash there: the hash of the batch that ends exactly
-    /// at `offset` (``ChainHash/genesis`` for offset 0), as a stamp of derived state names it.
+    /// The log's chain hash at `offset`: the hash of the batch that ends exactly there, checked against its
+    /// bytes; at the log's first offset, what its first batch chains to (32 zero bytes at offset 0). Nil when no
+    /// batch ends at `offset` (it falls inside a batch, or past the log's end). Moves the reader: when the hash
+    /// is found, the next record it returns is the one at `offset`.
     ///
-    /// Returns nil, positioned as ``seek(to:)`` leaves it, when no batch ends at `offset` (it falls inside a
-    /// batch). The batch whose hash is returned is read whole and its hash checked; the next batch read is then
-    /// checked to chain to it.
-    /// - Throws: ``LogError`` as ``seek(to:)`` does, or `.corrupt` when the batch before `offset` is damaged.
-    public func seek(toBatchBoundary offset: UInt64) throws -> ChainHash? {
-        try seek(to: offset)
-        guard nextOffset == offset else { return nil }
-        if let known = cursor?.expectedPrevious { return known }
-        let hash: ChainHash
-        if offset == segmentBases.first {
-            // The log's first record (older segments archived): the hash its first batch chains to.
-            guard let current = cursor, case .batch(let header, _) = try batch(of: current, payload: false) else {
-                return nil
-            }
-            hash = header.previousHash
-        } else {
-            try seek(to: offset - 1)
-            guard let current = cursor else { return nil }
-            switch try batch(of: current, payload: true) {
-            case .batch(let header, _) where header.endOffset == offset:
-                hash = header.hash
-            case .batch:
-                try seek(to: offset)
-                return nil
-            case .damaged(let reason), .unusable(let reason), .incomplete(let reason):
-                throw LogError.corrupt(current.reader.path, at: current.position, reason)
-            case .end:
-                return nil
-            }
+    /// - Throws: ``LogError/Code/offsetOutOfRange`` for an offset before the log's first segment;
+    ///   ``LogError/Code/corrupt`` when the batch there is damaged.
+    public func chainHash(at offset: UInt64) throws -> ChainHash? {
+        let bases = try segmentBasesNow()
+        if offset == 0 || offset == bases.first {
             try seek(to: offset)
+            if offset == 0 { return .genesis }
+            // Older segments are gone: the hash the first batch chains to.
+            guard let current = cursor,
+                case .success(.batch(let header, _)) = current.reader.batch(
+                    at: current.position, fileSize: try readableSize(of: current), loadPayload: false, verifyHash: false)
+            else { return nil }
+            cursor?.expectedPrevious = header.previousHash
+            return header.previousHash
         }
-        cursor?.expectedPrevious = hash
-        return hash
-    }
-
-    /// The batch at the cursor's position, its hash checked when its payload is read.
-    private func batch(of current: Cursor, payload: Bool) throws -> BatchAtPosition {
-        let readable = try readableSize(of: current)
-        switch current.reader.batch(at: current.position, fileSize: readable, loadPayload: payload, verifyHash: payload) {
-        case .failure(let error): throw LogError.io("read a segment", current.reader.path, error)
-        case .success(let found): return found
-        }
-    }
-
-    /// The hash of the batch that ends at ``nextOffset``, when the reader knows it: after it has read or walked
-    /// past a batch, at offset 0, or after ``seek(toBatchBoundary:)``. What derived state read up to here is
-    /// stamped with.
-    public var precedingHash: ChainHash? {
-        cursor?.expectedPrevious
+        if let board, offset > board.frontier.endOffset { return nil }
+        try seek(to: offset - 1)
+        guard try nextRecords() != nil, let point = lastChainPoint, point.offset == offset else { return nil }
+        return point.hash
     }
 
     /// Walks batch headers (without reading payloads) until the batch holding `offset`.
@@ -227,6 +204,7 @@ public final class LogReader {
                 current.expectedPrevious = header.hash
                 cursor = current
                 nextOffset = header.endOffset
+                lastChainPoint = ChainPoint(offset: header.endOffset, hash: header.hash)
                 if skipBelow > header.firstOffset {
                     return Array(records.dropFirst(Int(skipBelow - header.firstOffset)))
                 }

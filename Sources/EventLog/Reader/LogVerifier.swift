@@ -11,6 +11,12 @@ public enum LogVerifier {
             public var byteOffset: Int64
             public var reason: String
             public var description: String { "\(file) at byte \(byteOffset): \(reason)" }
+
+            public init(file: String, byteOffset: Int64, reason: String) {
+                self.file = file
+                self.byteOffset = byteOffset
+                self.reason = reason
+            }
         }
 
         public var segments = 0

@@ -184,13 +184,15 @@ public struct LogSnapshot: Sendable, Equatable {
     static func check(_ snapshot: LogSnapshot, reader: LogReader) -> String? {
         let hash: ChainHash?
         do {
-            hash = try reader.seek(toBatchBoundary: snapshot.offset)
+            hash = try reader.chainHash(at: snapshot.offset)
         } catch let error as LogError where error.code == .offsetOutOfRange {
             return "it stands for offset \(snapshot.offset), outside the log (\(error.message))"
         } catch {
             return "the log cannot be read at offset \(snapshot.offset) (\(error))"
         }
-        guard let hash else { return "no batch of the log ends at its offset \(snapshot.offset)" }
+        guard let hash else {
+            return "no batch of the log ends at its offset \(snapshot.offset): the offset is inside a batch, or beyond the log's end (a log restored from an older copy)"
+        }
         guard hash == snapshot.chainHash else {
             return "the log's chain hash at offset \(snapshot.offset) is \(hash), the snapshot's \(snapshot.chainHash)"
         }

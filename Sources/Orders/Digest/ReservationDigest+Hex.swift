@@ -51,7 +51,7 @@ extension ReservationDigest: CustomStringConvertible, LosslessStringConvertible 
     }
 
     /// Appends the 20 hex digits of ``description``.
-    func appendHex(to output: inout [UInt8]) {
+    package func appendHex(to output: inout [UInt8]) {
         ASCII.append(count: 2 * Self.byteCount, to: &output) { buffer in
             for index in 0..<16 {
                 buffer[index] = ASCII.lowercaseHexDigit(UInt8(truncatingIfNeeded: leading >> (60 - 4 * index)))

@@ -63,7 +63,7 @@ extension LocalDateTime: CustomStringConvertible, LosslessStringConvertible {
     }
 
     /// Appends the 16 bytes of ``description``.
-    func appendText(to output: inout [UInt8]) {
+    package func appendText(to output: inout [UInt8]) {
         ASCII.append(count: 16, to: &output) { buffer in
             ASCII.writeDecimal(year, width: 4, into: buffer, at: 0)
             buffer[4] = ASCII.minus
