@@ -107,6 +107,9 @@ else
     rm -f "$PREFIX"/schema/*.sql
     install -o root -g root -m 0644 "$HERE"/schema/*.sql "$PREFIX/schema/"
     install -o root -g root -m 0644 "$HERE/systemd/rananeeti.service" "$PREFIX/systemd/"
+    for unit in rananeeti-archive.service rananeeti-archive.timer; do
+        if [ -f "$HERE/systemd/$unit" ]; then install -o root -g root -m 0644 "$HERE/systemd/$unit" "$PREFIX/systemd/"; fi
+    done
     install -o root -g root -m 0644 "$HERE/rananeeti.env" "$PREFIX/rananeeti.env"
     for f in README LIBRARIES VERSION SHA256SUMS; do
         if [ -f "$HERE/$f" ]; then install -o root -g root -m 0644 "$HERE/$f" "$PREFIX/$f"; fi
@@ -171,6 +174,10 @@ if [ "$SYSTEMD" = no ]; then
 else
     install -o root -g root -m 0644 "$HERE/systemd/rananeeti.service" "$UNIT_DIR/rananeeti.service"
     say "installed $UNIT_DIR/rananeeti.service"
+    # The log archive (docs/ARCHIVE.md): installed, enabled by the operator once RANANEETI_ARCHIVE is set.
+    for unit in rananeeti-archive.service rananeeti-archive.timer; do
+        if [ -f "$HERE/systemd/$unit" ]; then install -o root -g root -m 0644 "$HERE/systemd/$unit" "$UNIT_DIR/$unit"; fi
+    done
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
         systemctl daemon-reload
         if systemctl is-active --quiet rananeeti; then

@@ -66,8 +66,11 @@ public final class NodeReservationBook: ReservationBook {
 
     public func accept(_ reservation: Reservation, idempotencyKey key: String?) async throws -> AcceptOutcome {
         let event = ReservationEvent(node: node, reservation: reservation)
-        // A reservation this node already holds is answered even while draining: nothing new is stored.
-        if let existing = projection.status(of: event.digest) { return .alreadyAccepted(existing) }
+        // A reservation this node already holds is answered even while draining: nothing new is stored (a new
+        // Idempotency-Key for it is stored below, when the node is not draining).
+        if let existing = projection.status(of: event.digest), !needsRecording(key, digest: event.digest) {
+            return .alreadyAccepted(existing)
+        }
         let admitted = intake.withLock { intake -> Bool in
             guard !intake.draining else { return false }
             intake.acceptsInFlight += 1
@@ -79,7 +82,7 @@ public final class NodeReservationBook: ReservationBook {
         // the second caller waits for the first to finish and then finds it.
         while true {
             if let existing = projection.status(of: event.digest) {
-                if let key, case .unknown = projection.idempotencyKey(key, digest: event.digest) {
+                if let key, needsRecording(key, digest: event.digest) {
                     try await record(IdempotencyKeyEvent(node: node, key: key, digest: event.digest, created: false))
                 }
                 return .alreadyAccepted(existing)
@@ -114,6 +117,13 @@ public final class NodeReservationBook: ReservationBook {
         }
         // The answer a retry with the same key gets too: as taken, before anything was projected.
         return .accepted(projection.firstAnswer(for: event.digest)!)
+    }
+
+    /// Whether `key` is one this node has not recorded yet.
+    private func needsRecording(_ key: String?, digest: ReservationDigest) -> Bool {
+        guard let key else { return false }
+        if case .unknown = projection.idempotencyKey(key, digest: digest) { return true }
+        return false
     }
 
     /// Appends a key for a reservation that was already taken.

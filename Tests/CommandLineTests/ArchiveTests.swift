@@ -54,7 +54,9 @@ struct ArchiveTests {
             let log = dir.appending("log")
             let bases = try await makeLog(log, count: 400)
             #expect(bases.count >= 4, "several segments")
-            let archive = ["--archive", "s3://cafe-logs", "--endpoint-url", moto.endpoint, "--database", database]
+            let archive = [
+                "--archive", "s3://cafe-logs", "--endpoint-url", moto.endpoint, "--aws-cli", MotoServer.awsCLI, "--database", database,
+            ]
 
             // Nothing projected yet: nothing archived.
             let early = try await rananeeti(["log", "archive", log] + archive)
@@ -89,7 +91,7 @@ struct ArchiveTests {
                 try FileManager.default.removeItem(atPath: LogDirectory.segmentPath(log, base))
                 try? FileManager.default.removeItem(atPath: log + "/" + SegmentName.indexFileName(base: base))
             }
-            let verified = try await rananeeti(["log", "verify", log] + archive.prefix(4))
+            let verified = try await rananeeti(["log", "verify", log] + archive.prefix(6))
             #expect(verified.status == 0, "\(verified.output)")
             #expect(verified.output.contains("OK: \(bases.count) segment(s), 400 record(s) (offsets 0..<400)"), "\(verified.output)")
             #expect(verified.output.contains("checked 2 segment(s) from s3://cafe-logs/node-a"))
@@ -109,7 +111,7 @@ struct ArchiveTests {
             tampered[300] ^= 0x01
             try Data(tampered).write(to: URL(fileURLWithPath: restored))
             #expect(try await moto.aws(["s3", "cp", restored, "s3://cafe-logs/node-a/\(SegmentName.fileName(base: bases[0]))"]).status == 0)
-            let damaged = try await rananeeti(["log", "verify", log] + archive.prefix(4))
+            let damaged = try await rananeeti(["log", "verify", log] + archive.prefix(6))
             #expect(damaged.status == 1, "\(damaged.output)")
             #expect(damaged.output.contains("DAMAGED: s3://cafe-logs/node-a/\(SegmentName.fileName(base: bases[0]))"), "\(damaged.output)")
         }
@@ -128,7 +130,7 @@ struct ArchiveTests {
             }
             let result = try await rananeeti([
                 "log", "archive", log, "--archive", "s3://cafe-logs", "--endpoint-url", "http://127.0.0.1:1",
-                "--database", database,
+                "--aws-cli", MotoServer.awsCLI, "--database", database,
             ], environment: ["AWS_MAX_ATTEMPTS": "1"])
             #expect(result.status == 1, "\(result.output)")
             #expect(result.output.contains("Nothing was removed"), "\(result.output)")

@@ -171,7 +171,7 @@ struct BoundedProjectionTests {
                 #expect(book.idempotencyKey("retry-me", digest: first.status.digest) == .replay(first))
                 #expect(book.idempotencyKey("later", digest: later.status.digest) == .replay(later))
                 guard case .replay(.alreadyAccepted) = book.idempotencyKey("again", digest: first.status.digest) else {
-                    Issue.record("the key of the 200 answer is lost")
+                    Issue.record("the key of the 200 answer is lost: \(book.idempotencyKey("again", digest: first.status.digest)) (snapshot: \(useSnapshot))")
                     return
                 }
                 #expect(book.idempotencyKey("retry-me", digest: later.status.digest) == .conflict)
