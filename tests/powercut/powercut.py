@@ -473,8 +473,8 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
             run.await_cut(round_number, changes, kill)
             if clients.problems:
                 raise Failed(f"round {round_number}: {clients.problems[0]}")
-            log(f"  round {round_number}: {clients.acknowledged_now} acknowledged before the cut "
-                f"({ledger.acknowledged()} in all)")
+            log(f"  round {round_number}: {clients.acknowledged_now} acknowledgements before the cut "
+                f"({ledger.acknowledged()} distinct reservations acknowledged in all)")
             checker.verify(allow_unfinished_tail=True)
         status = node.stop()
         if status != 0:
