@@ -73,7 +73,9 @@ class Ledger:
         self.sent: dict[str, Reservation] = {}
         self.by_offset: dict[int, Reservation] = {}   # log append: OFFSET DIGEST lines
         self.by_digest: dict[str, Reservation] = {}   # serve: 201/200/303 answers
+        self.keys: dict[str, tuple[Reservation, int, bytes]] = {}  # serve: Idempotency-Key -> first answer
         self.statuses: collections.Counter = collections.Counter()
+        self.keys_replayed = 0
 
     def acknowledged(self) -> int:
         return len(self.by_offset) + len(self.by_digest)
@@ -107,6 +109,7 @@ class LogChecker:
         self.ledger = ledger
         self.directory = directory
         self.tails_seen = 0
+        self.snapshots_matching = 0
         self.tails_cut = 0
 
     def verify(self, allow_unfinished_tail: bool) -> None:
@@ -116,6 +119,13 @@ class LogChecker:
             raise Failed(f"LOST: the log directory {self.directory} is gone after the cut, and with it "
                          f"{self.ledger.acknowledged()} acknowledged reservation(s)")
         result = self.rananeeti.run(["log", "verify", self.directory])
+        # The local projection's snapshot (docs/SNAPSHOTS.md) stands only for synced records and is replaced
+        # atomically: after any cut it must still match the log.
+        notes = result.stdout.decode(errors="replace")
+        if "projection.snapshot" in notes:
+            if "matches the log" not in notes:
+                raise Failed(f"SNAPSHOT: after the cut the projection's snapshot does not match the log: {notes.strip()}")
+            self.snapshots_matching += 1
         if result.returncode == 3 and allow_unfinished_tail:
             self.tails_seen += 1
             return
@@ -150,6 +160,10 @@ class LogChecker:
         for position, event in enumerate(events):
             if event.get("offset") != position:
                 problems.append(f"offset {event.get('offset')} where {position} was expected")
+        total = len(events)
+        # The reservations; an Idempotency-Key's own event (docs/EVENTS.md) names one but is not one.
+        events = [event for event in events if event.get("type") == "reservation.accepted"]
+        for event in events:
             by_offset[event.get("offset")] = event
             digests[event.get("digest")] += 1
         with self.ledger.lock:
@@ -179,7 +193,7 @@ class LogChecker:
             problems.append(f"{len(twice)} digest(s) twice in one log (serve appends a digest once), e.g. {twice[:5]}")
         if problems:
             raise Failed("; ".join(problems))
-        return len(events)
+        return total
 
 
 class PowerCutRun:
@@ -345,22 +359,27 @@ class LoadClients:
                 reservation = sample_reservation(rng, f"{self.label} c{index} #{number}")
             with self.ledger.lock:
                 self.ledger.sent[reservation.digest] = reservation
+            through_form = rng.random() < 0.15
+            # Half the API posts carry an Idempotency-Key, whose first answer must survive the cut.
+            key = None if through_form or rng.random() < 0.5 else f"{self.label.replace(' ', '-')}-c{index}-{number}-{rng.randrange(1 << 30)}"
             try:
-                acknowledged = self._post(reservation, through_form=rng.random() < 0.15)
+                acknowledged = self._post(reservation, through_form=through_form, key=key)
             except (OSError, http.client.HTTPException):
                 continue  # the node was killed: not acknowledged
             if acknowledged:
                 mine.append(reservation)
 
-    def _post(self, reservation: Reservation, through_form: bool) -> bool:
+    def _post(self, reservation: Reservation, through_form: bool, key: str | None = None) -> bool:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             if through_form:
                 connection.request("POST", "/order", body=reservation.form(),
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
             else:
-                connection.request("POST", "/api/v1/reservations", body=reservation.body(),
-                                   headers={"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json"}
+                if key:
+                    headers["Idempotency-Key"] = key
+                connection.request("POST", "/api/v1/reservations", body=reservation.body(), headers=headers)
             response = connection.getresponse()
             body = response.read()
         finally:
@@ -381,6 +400,8 @@ class LoadClients:
             return False
         with self.ledger.lock:
             self.ledger.by_digest[reservation.digest] = reservation
+            if key:
+                self.ledger.keys[key] = (reservation, response.status, body)
             self.acknowledged_now += 1
         return True
 
@@ -393,6 +414,7 @@ class ServeNode:
         self.process: subprocess.Popen | None = None
         self.starts = 0
         self.longest_start = 0.0
+        self.snapshots_rejected = 0
 
     def start(self) -> None:
         with socket.socket() as probe:
@@ -412,6 +434,9 @@ class ServeNode:
             try:
                 if self.get("/readyz")[0] == 200:
                     self.longest_start = max(self.longest_start, time.monotonic() - started)
+                    # A snapshot that survived a cut stands for synced records only: it must never be refused.
+                    if "snapshot is not used" in self.log_text():
+                        self.snapshots_rejected += 1
                     return
             except OSError:
                 pass
@@ -456,6 +481,8 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
             if round_number > 0:
                 if "recovery cut a torn" in node.log_text():
                     checker.tails_cut += 1
+                if node.snapshots_rejected:
+                    raise Failed(f"SNAPSHOT: serve refused the projection's snapshot after a cut: {node.log_tail()}")
                 # serve opened the log (cutting any unfinished tail): it verifies, and holds what was acknowledged.
                 checker.verify(allow_unfinished_tail=False)
                 events = checker.compare()
@@ -489,18 +516,36 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
         statuses = ",".join(f"{key}:{value}" for key, value in sorted(ledger.statuses.items()))
         print(run.figures("serve", ledger, checker, events, passed,
                           f" restarts={max(0, node.starts - 1)} longest_start={node.longest_start:.2f}s "
+                          f"snapshots_matching={checker.snapshots_matching} snapshots_rejected={node.snapshots_rejected} "
+                          f"keys_replayed={ledger.keys_replayed} "
                           f"[{statuses}]"), flush=True)
     return "ok"
 
 
 def check_reads(node: ServeNode, ledger: Ledger, rng: random.Random) -> None:
-    """A restarted node answers acknowledged reservations from its local projection (it has no database)."""
+    """A restarted node answers acknowledged reservations from its local projection (it has no database), and a
+    retry with an acknowledged Idempotency-Key gets the first answer, byte for byte (docs/SNAPSHOTS.md)."""
     with ledger.lock:
         digests = sorted(ledger.by_digest)
+        keys = sorted(ledger.keys)
     for digest in rng.sample(digests, min(20, len(digests))):
         status, body = node.get(f"/api/v1/reservations/{digest}")
         if status != 200 or json.loads(body).get("digest") != digest:
             raise Failed(f"LOST: after the restart GET /api/v1/reservations/{digest} answered {status}: {body[:200]!r}")
+    for key in rng.sample(keys, min(10, len(keys))):
+        reservation, first_status, first_body = ledger.keys[key]
+        connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+        try:
+            connection.request("POST", "/api/v1/reservations", body=reservation.body(),
+                               headers={"Content-Type": "application/json", "Idempotency-Key": key})
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if (response.status, body) != (first_status, first_body) or response.getheader("Idempotent-Replayed") != "true":
+            raise Failed(f"LOST: after the restart the retry with Idempotency-Key {key} answered {response.status} "
+                         f"{body[:200]!r}, not the first answer {first_status} {first_body[:200]!r}")
+        ledger.keys_replayed += 1
 
 
 # MARK: - The run
