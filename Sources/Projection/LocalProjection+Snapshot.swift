@@ -49,12 +49,22 @@ extension LocalProjection {
     ///   and should be rebuilt from the log.
     public func load(_ snapshot: LogSnapshot) throws(SnapshotPayloadError) {
         precondition(snapshot.kind == Self.snapshotKind && snapshot.version == Self.snapshotVersion, "a projection snapshot of this version")
-        var reader = SnapshotReader(bytes: snapshot.payload)
+        let decoded = snapshot.payload.withUnsafeBytes { raw -> Result<State, SnapshotPayloadError> in
+            var reader = SnapshotReader(bytes: raw)
+            return Result { () throws(SnapshotPayloadError) in try Self.decode(&reader, offset: snapshot.offset) }
+        }
+        let loaded = try decoded.get()
+        state.withLock { $0 = loaded }
+        sweep()
+    }
+
+    /// The state in a payload.
+    private static func decode(_ reader: inout SnapshotReader, offset: UInt64) throws(SnapshotPayloadError) -> State {
         var loaded = State()
         loaded.projectedBelow = try reader.u64()
         loaded.eventCount = try reader.u64()
         let entryCount = Int(try reader.u32())
-        guard entryCount <= snapshot.payload.count / 40 else { throw SnapshotPayloadError("more entries than bytes") }
+        guard entryCount <= reader.bytes.count / 40 else { throw SnapshotPayloadError("more entries than bytes") }
         loaded.entries.reserveCapacity(entryCount)
         for _ in 0..<entryCount {
             let entry = try reader.entry()
@@ -66,7 +76,7 @@ extension LocalProjection {
             loaded.byDay[day, default: []].append(key)
         }
         let keyCount = Int(try reader.u32())
-        guard keyCount <= snapshot.payload.count / 20 else { throw SnapshotPayloadError("more keys than bytes") }
+        guard keyCount <= reader.bytes.count / 20 else { throw SnapshotPayloadError("more keys than bytes") }
         for _ in 0..<keyCount {
             let key = try reader.text()
             guard IdempotencyKeyEvent.isValidKey(key), loaded.keys[key] == nil else {
@@ -79,9 +89,8 @@ extension LocalProjection {
             loaded.keyOrder.append(key)
         }
         guard reader.isAtEnd else { throw SnapshotPayloadError("bytes after the last key") }
-        loaded.readBelow = snapshot.offset
-        state.withLock { $0 = loaded }
-        sweep()
+        loaded.readBelow = offset
+        return loaded
     }
 }
 
@@ -137,26 +146,27 @@ private struct SnapshotWriter {
     }
 }
 
+/// Reads what ``SnapshotWriter`` wrote, every length checked against the bytes left.
 private struct SnapshotReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     var position = 0
 
     var isAtEnd: Bool { position == bytes.count }
 
-    mutating func bytes(_ count: Int) throws(SnapshotPayloadError) -> ArraySlice<UInt8> {
+    mutating func bytes(_ count: Int) throws(SnapshotPayloadError) -> UnsafeRawBufferPointer {
         guard count >= 0, bytes.count - position >= count else { throw SnapshotPayloadError("it ends early") }
         defer { position += count }
-        return bytes[position..<position + count]
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])
     }
 
-    mutating func u8() throws(SnapshotPayloadError) -> UInt8 { try bytes(1).first! }
+    mutating func u8() throws(SnapshotPayloadError) -> UInt8 { try bytes(1)[0] }
 
     mutating func u32() throws(SnapshotPayloadError) -> UInt32 {
-        try bytes(4).reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        UInt32(littleEndian: try bytes(4).loadUnaligned(as: UInt32.self))
     }
 
     mutating func u64() throws(SnapshotPayloadError) -> UInt64 {
-        try bytes(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        UInt64(littleEndian: try bytes(8).loadUnaligned(as: UInt64.self))
     }
 
     mutating func i64() throws(SnapshotPayloadError) -> Int64 { Int64(bitPattern: try u64()) }
@@ -185,10 +195,12 @@ private struct SnapshotReader {
         let name = try text()
         let people = Int(try u32())
         let year = Int(try u32())
-        let parts = try bytes(4).map(Int.init)
+        let parts = try bytes(4)
         let notes = try text()
         let testFailures = try u8()
-        guard let dateTime = try? LocalDateTime(year: year, month: parts[0], day: parts[1], hour: parts[2], minute: parts[3]),
+        guard
+            let dateTime = try? LocalDateTime(
+                year: year, month: Int(parts[0]), day: Int(parts[1]), hour: Int(parts[2]), minute: Int(parts[3])),
             testFailures <= 1
         else { throw SnapshotPayloadError("a reservation's date-time or flags are out of range") }
         // Written by this program from events that passed the reservation rules, and checked whole by the

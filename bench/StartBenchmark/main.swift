@@ -112,8 +112,21 @@ func generate(count: Int, directory: String) async throws {
 
 struct Start: Codable {
     var secondsToReady: Double
+    /// CPU time (user + system) the process used until it was ready: what a busy machine stretches least.
+    var cpuSecondsToReady: Double?
     var residentMegabytes: Double
     var peakResidentMegabytes: Double
+}
+
+/// User + system CPU seconds of a process so far, from /proc/PID/stat (fields 14 and 15, in clock ticks).
+func cpuSeconds(of pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // After the command's closing parenthesis: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 func freePort() -> Int {
@@ -186,10 +199,11 @@ func startNode(directory: String) throws -> Start {
         usleep(2_000)
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    let cpu = cpuSeconds(of: process.processIdentifier)
     let (resident, peak) = memory(of: process.processIdentifier)
     process.terminate()  // SIGTERM: a clean stop, which writes the last snapshot
     process.waitUntilExit()
-    return Start(secondsToReady: seconds, residentMegabytes: resident, peakResidentMegabytes: peak)
+    return Start(secondsToReady: seconds, cpuSecondsToReady: cpu, residentMegabytes: resident, peakResidentMegabytes: peak)
 }
 
 func dropCaches() -> Bool {
@@ -213,6 +227,8 @@ struct SizeResult: Codable {
 struct Report: Codable {
     var date: String
     var cores: Int
+    /// /proc/loadavg when the run ended: what else the machine was doing.
+    var loadAverage: String?
     var recentDays: Int
     var sizes: [SizeResult]
 }
@@ -231,7 +247,7 @@ guard FileManager.default.isExecutableFile(atPath: options.binary) else {
 }
 try? FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
 var results: [SizeResult] = []
-print("events      log MB  snapshot MB  first start s  warm start s  cold start s  RSS MB (warm, cold)  peak RSS MB")
+print("events      log MB  snapshot MB  first start s  warm start s (CPU s)  cold start s  RSS MB (warm, cold)  peak RSS MB")
 for size in options.sizes {
     let directory = options.directory + "/log-\(size)"
     try? FileManager.default.removeItem(atPath: directory)
@@ -250,8 +266,8 @@ for size in options.sizes {
     results.append(result)
     print(
         String(
-            format: "%-10d  %6.0f  %11.1f  %13.2f  %12.3f  %12@  %8.0f, %-9@  %11.0f", size, result.logMegabytes,
-            result.snapshotMegabytes, first.secondsToReady, median.secondsToReady,
+            format: "%-10d  %6.0f  %11.1f  %13.2f  %12.3f (%5.2f)  %12@  %8.0f, %-9@  %11.0f", size, result.logMegabytes,
+            result.snapshotMegabytes, first.secondsToReady, median.secondsToReady, median.cpuSecondsToReady ?? 0,
             cold.map { String(format: "%.3f", $0.secondsToReady) } ?? "-", median.residentMegabytes,
             cold.map { String(format: "%.0f", $0.residentMegabytes) } ?? "-",
             ([first, median] + (cold.map { [$0] } ?? [])).map(\.peakResidentMegabytes).max()!))
@@ -260,7 +276,9 @@ for size in options.sizes {
 
 let stamp = ISO8601DateFormatter().string(from: Date())
 let path = options.jsonPath ?? "bench/results/start-\(stamp.replacingOccurrences(of: ":", with: "")).json"
-let report = Report(date: stamp, cores: ProcessInfo.processInfo.activeProcessorCount, recentDays: 31, sizes: results)
+let loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+let report = Report(
+    date: stamp, cores: ProcessInfo.processInfo.activeProcessorCount, loadAverage: loadAverage, recentDays: 31, sizes: results)
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
 try encoder.encode(report).write(to: URL(fileURLWithPath: path))
