@@ -177,8 +177,21 @@ func memory(of pid: Int32) -> (resident: Double, peak: Double) {
     return (kilobytes("VmRSS") * 1024 / 1e6, kilobytes("VmHWM") * 1024 / 1e6)
 }
 
+/// ``startNode(directory:port:)`` on a free port, again on another when one was taken meanwhile (the machine is
+/// shared: another program may bind the port between the probe and serve's bind).
 func startNode(directory: String) throws -> Start {
-    let port = freePort()
+    var attempt = 0
+    while true {
+        attempt += 1
+        do {
+            return try startNode(directory: directory, port: freePort())
+        } catch let error as CocoaError where attempt < 3 {
+            FileHandle.standardError.write(Data("start failed (\(error.localizedDescription)); again on another port\n".utf8))
+        }
+    }
+}
+
+func startNode(directory: String, port: Int) throws -> Start {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: options.binary)
     process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", directory, "--node-id", "bench"]
@@ -187,14 +200,16 @@ func startNode(directory: String) throws -> Start {
     environment["RANANEETI_LOG_LEVEL"] = "warning"
     process.environment = environment
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle(forWritingAtPath: directory + "/../serve.log") ?? FileHandle.nullDevice
+    let logPath = directory + ".serve.log"
+    FileManager.default.createFile(atPath: logPath, contents: nil)
+    process.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
     let start = DispatchTime.now()
     try process.run()
     let deadline = start.uptimeNanoseconds + 600_000_000_000
     while !isReady(port: port) {
         guard process.isRunning, DispatchTime.now().uptimeNanoseconds < deadline else {
             process.terminate()
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "serve did not become ready; see \(directory)/../serve.log"])
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "serve did not become ready; see \(logPath)"])
         }
         usleep(2_000)
     }
