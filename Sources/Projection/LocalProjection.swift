@@ -351,14 +351,7 @@ public final class LocalProjection: Sendable {
 extension LocalDateTime {
     /// Days since 1970-01-01 of the date part: a key that sorts like the dates.
     var dayNumber: Int32 {
-        // Days from civil (H. Hinnant), exact for the Gregorian calendar.
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let monthIndex = month > 2 ? month - 3 : month + 9
-        let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return Int32(era * 146_097 + dayOfEra - 719_468)
+        Int32(GregorianCalendar.daysSinceUnixEpoch(year: year, month: month, day: day))
     }
 }
 

@@ -53,19 +53,6 @@ let millisecondsBetweenReservations: Int64 = 31_500
 
 // MARK: - The history
 
-/// The civil date of a day number (days since 1970-01-01), H. Hinnant's algorithm.
-func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthIndex = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    return (Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
-}
-
 final class HistoryClock: @unchecked Sendable {
     // Only the writer thread reads it, and only while the generator waits for the append it is stamping.
     var millis: Int64 = 0
@@ -90,7 +77,7 @@ func generate(count: Int, directory: String) async throws {
         for i in 0..<n {
             let takenAt = clock.millis + Int64(i) * millisecondsBetweenReservations
             let ahead = Int64(random.next() % 60) * 86_400_000 + Int64(random.next() % 14 + 8) * 3_600_000
-            let date = civil(fromDays: (takenAt + ahead) / 86_400_000)
+            let date = GregorianCalendar.date(daysSinceUnixEpoch: Int((takenAt + ahead) / 86_400_000))
             let sample = samples.reservation()
             let reservation = try Reservation(
                 name: sample.name, people: sample.people,

@@ -1,6 +1,6 @@
 /// Proleptic Gregorian calendar arithmetic, the calendar of ISO 8601, HTML date inputs and
 /// PostgreSQL timestamps.
-enum GregorianCalendar {
+package enum GregorianCalendar {
     static func isLeapYear(_ year: Int) -> Bool {
         year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
     }
@@ -24,7 +24,7 @@ enum GregorianCalendar {
     /// Howard Hinnant's `days_from_civil`
     /// (https://howardhinnant.github.io/date_algorithms.html#days_from_civil), which counts
     /// in 400-year eras so that it needs no loop and no table.
-    static func daysSinceUnixEpoch(year: Int, month: Int, day: Int) -> Int {
+    package static func daysSinceUnixEpoch(year: Int, month: Int, day: Int) -> Int {
         let shiftedYear = month <= 2 ? year - 1 : year
         let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
         let yearOfEra = shiftedYear - era * 400
@@ -35,7 +35,7 @@ enum GregorianCalendar {
 
     /// The date `days` days after 1970-01-01; the inverse of ``daysSinceUnixEpoch(year:month:day:)``
     /// (Hinnant's `civil_from_days`).
-    static func date(daysSinceUnixEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+    package static func date(daysSinceUnixEpoch days: Int) -> (year: Int, month: Int, day: Int) {
         let shifted = days + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097
