@@ -59,6 +59,12 @@ enum BatchDecoderFuzzer {
         mkdir(directory, 0o755)
         let path = directory + "/" + SegmentName.fileName(base: base)
         writeWholeFile(path, original)
+        if base != 0 {
+            // A log that starts later says so (docs/LOG_FORMAT.md, "Where a log starts"): the start record
+            // names the first batch's own link, so that such logs are whole and reach the writer.
+            let link = original.count >= Oracle.framedHeaderLength ? Array(original[48..<80]) : [UInt8](repeating: 0, count: 32)
+            writeWholeFile(directory + "/" + LogStart.fileName, LogStart(offset: base, chainHash: ChainHash(bytes: link)).encoded)
+        }
 
         scanDirectly(original, path: path, base: base)
         let before = readEverything(directory, original: original, base: base)

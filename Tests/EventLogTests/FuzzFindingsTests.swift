@@ -256,7 +256,7 @@ struct FuzzFindingsTests {
     }
 
     /// A segment named for offset 2^64 - 2 holding one batch whose header counts one record, with `lineCount`
-    /// stamped lines (hash and checksum valid).
+    /// stamped lines (hash and checksum valid), and the start record of a log that starts there.
     func highOffsetSegment(_ dir: TemporaryDirectory, lineCount: Int) throws {
         let first = UInt64.max - 1
         var lines: [UInt8] = []
@@ -266,9 +266,11 @@ struct FuzzFindingsTests {
         var segment: [UInt8] = []
         _ = lines.withUnsafeBytes { raw in
             BatchFormat.appendBatch(
-                lines: raw, count: 1, firstOffset: first, appendedAtMillis: 0...0, previousHash: .genesis, to: &segment)
+                lines: raw, count: 1, firstOffset: first, appendedAtMillis: 1_795_921_577_123...1_795_921_577_123,
+                previousHash: .genesis, to: &segment)
         }
         try writeFileBytes(dir.appending(SegmentName.fileName(base: first)), segment)
+        try writeFileBytes(dir.appending(LogStart.fileName), LogStart(offset: first, chainHash: .genesis).encoded)
     }
 
     /// Found while writing the fuzzer's checks (and then in its corpus, once it could name segments by their

@@ -67,7 +67,10 @@ struct IndependentVerdict {
     /// unless a test replaces it, to see the verifier fail).
     init(_ directory: String, dump: Bool = false, python: String = "import sys; from verify_log import main; sys.exit(main())") throws {
         let tools = LogFormatTests.repositoryRoot + "/tools"
-        let arguments = ["python3", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); " + python, tools, directory] + (dump ? ["--dump"] : [])
+        // The records of these tests are not reservation events: the format alone is compared.
+        let arguments =
+            ["python3", "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); " + python, tools, directory, "--structure-only"]
+            + (dump ? ["--dump"] : [])
         (status, records, message) = try runCapturingErrors("/usr/bin/env", arguments)
     }
 }
@@ -112,4 +115,31 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, output)
+}
+
+/// What `tools/verify_log.py --json` says about a log directory.
+struct IndependentReport: Equatable, CustomStringConvertible {
+    var verdict: String
+    var file: String?
+    var byteOffset: Int64?
+    var status: Int32
+
+    var description: String { "\(verdict) \(file ?? "-") at byte \(byteOffset.map(String.init) ?? "-") (exit \(status))" }
+}
+
+/// Runs the independent verifier (`tools/verify_log.py`) on `directory`.
+func independentReport(_ directory: String, _ options: [String] = []) throws -> IndependentReport {
+    let script = LogFormatTests.independentReader
+    let result = try run("/usr/bin/env", ["python3", script, directory, "--json"] + options)
+    let object = try JSONSerialization.jsonObject(with: result.output) as? [String: Any] ?? [:]
+    return IndependentReport(
+        verdict: object["verdict"] as? String ?? "no verdict", file: object["file"] as? String,
+        byteOffset: (object["byteOffset"] as? NSNumber)?.int64Value, status: result.status)
+}
+
+/// The verdict `LogVerifier` gives, in the independent verifier's words, for comparing the two.
+func ourVerdict(_ report: LogVerifier.Report) -> (verdict: String, file: String?, byteOffset: Int64?) {
+    if let problem = report.problem { return ("damaged", problem.file, problem.byteOffset) }
+    if let tail = report.unfinishedTail { return ("unfinished", tail.file, tail.byteOffset) }
+    return ("intact", nil, nil)
 }

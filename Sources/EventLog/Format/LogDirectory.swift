@@ -11,8 +11,15 @@ package enum LogDirectory {
         }
     }
 
-    /// The base offsets of the segment files, ascending.
+    /// The base offsets of the log's segment files, ascending: those from the log's start on (``LogStart``).
+    /// Segments below a recorded start are leftovers of archiving that nothing reads.
     package static func segmentBases(_ path: String) throws -> [UInt64] {
+        let start = try LogStart.recorded(directory: path)?.offset ?? 0
+        return try allSegmentBases(path).filter { $0 >= start }
+    }
+
+    /// The base offsets of every segment file in the directory, ascending, below the log's start too.
+    package static func allSegmentBases(_ path: String) throws -> [UInt64] {
         switch FileSystem.listDirectory(path) {
         case .success(let names): return names.compactMap(SegmentName.base(ofFileName:)).sorted()
         case .failure(let error): throw LogError.io("list the log directory", path, error)

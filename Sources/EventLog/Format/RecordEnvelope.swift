@@ -60,6 +60,22 @@ package enum RecordEnvelope {
     }
 }
 
+extension RecordEnvelope {
+    /// The `appendedAt` of a stamped line whose envelope holds `offset` (as ``offset(inStampedLine:)`` read
+    /// it), in ms since the Unix epoch; nil when the envelope does not go on with `"appendedAt":"<time>"`
+    /// and then `,` or `}`, in exactly the form the log writes.
+    package static func appendedAt(inStampedLine line: UnsafeRawBufferPointer, offset: UInt64) -> Int64? {
+        var prefix = Array(#"{"offset":"#.utf8)
+        appendDecimal(offset, to: &prefix)
+        prefix += Array(#","appendedAt":""#.utf8)
+        let timeEnd = prefix.count + 24
+        guard line.count > timeEnd + 1, line.prefix(prefix.count).elementsEqual(prefix), line[timeEnd] == UInt8(ascii: "\""),
+            line[timeEnd + 1] == UInt8(ascii: ",") || (line[timeEnd + 1] == UInt8(ascii: "}") && line.count == timeEnd + 2)
+        else { return nil }
+        return parseTimestamp(UnsafeRawBufferPointer(rebasing: line[prefix.count..<timeEnd]))
+    }
+}
+
 package func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
     if value == 0 {
         out.append(UInt8(ascii: "0"))

@@ -29,6 +29,8 @@ public final class LogReader {
 
     private var cursor: Cursor?
     private var segmentBases: [UInt64] = []
+    /// Where the log starts, as read at the last seek.
+    private var start = LogStart.origin
     /// The offset of the next record this reader returns.
     public private(set) var nextOffset: UInt64 = 0
     private var skipBelow: UInt64 = 0
@@ -69,6 +71,7 @@ public final class LogReader {
         closeCursor()
         unreadableTail = nil
         lastChainPoint = nil
+        start = try LogStart.read(directory: directory)
         segmentBases = try segmentBasesNow()
         guard let first = segmentBases.first else {
             throw LogError(code: .corrupt, message: "The log directory holds no segment file.", path: directory)
@@ -98,32 +101,6 @@ public final class LogReader {
         skipBelow = offset
     }
 
-    /// The log's chain hash at `offset`: the hash of the batch that ends exactly there, checked against its
-    /// bytes; at the log's first offset, what its first batch chains to (32 zero bytes at offset 0). Nil when no
-    /// batch ends at `offset` (it falls inside a batch, or past the log's end). Moves the reader: when the hash
-    /// is found, the next record it returns is the one at `offset`.
-    ///
-    /// - Throws: ``LogError/Code/offsetOutOfRange`` for an offset before the log's first segment;
-    ///   ``LogError/Code/corrupt`` when the batch there is damaged.
-    public func chainHash(at offset: UInt64) throws -> ChainHash? {
-        let bases = try segmentBasesNow()
-        if offset == 0 || offset == bases.first {
-            try seek(to: offset)
-            if offset == 0 { return .genesis }
-            // Older segments are gone: the hash the first batch chains to.
-            guard let current = cursor,
-                case .success(.batch(let header, _)) = current.reader.batch(
-                    at: current.position, fileSize: try readableSize(of: current), loadPayload: false, verifyHash: false)
-            else { return nil }
-            cursor?.expectedPrevious = header.previousHash
-            return header.previousHash
-        }
-        if let board, offset > board.frontier.endOffset { return nil }
-        try seek(to: offset - 1)
-        guard try nextRecords() != nil, let point = lastChainPoint, point.offset == offset else { return nil }
-        return point.hash
-    }
-
     /// Walks batch headers (without reading payloads) until the batch holding `offset`.
     private func skipHeaders(below offset: UInt64) throws {
         while var current = cursor, nextOffset < offset {
@@ -143,6 +120,31 @@ public final class LogReader {
                 return
             }
         }
+    }
+
+    /// The log's chain hash at `offset`: the hash of the batch that ends exactly there, checked against its
+    /// bytes; at the log's start, what its first batch chains to (its start record's hash; 32 zero bytes at
+    /// offset 0). Nil when no batch ends at `offset` (it falls inside a batch, or past the log's end). Moves the
+    /// reader: when the hash is found, the next record it returns is the one at `offset`.
+    ///
+    /// - Throws: ``LogError/Code/offsetOutOfRange`` for an offset before the log's start (archived history);
+    ///   ``LogError/Code/corrupt`` when the batch there is damaged.
+    public func chainHash(at offset: UInt64) throws -> ChainHash? {
+        let start = try LogStart.read(directory: directory)
+        if offset == start.offset {
+            try seek(to: offset)
+            return start.chainHash
+        }
+        guard offset > start.offset else {
+            throw LogError(
+                code: .offsetOutOfRange,
+                message: "The log starts at offset \(start.offset) (older segments were archived); the chain hash at offset \(offset) is in the archive.",
+                path: directory)
+        }
+        if let board, offset > board.frontier.endOffset { return nil }
+        try seek(to: offset - 1)
+        guard try nextRecords() != nil, let point = lastChainPoint, point.offset == offset else { return nil }
+        return point.hash
     }
 
     // MARK: - Reading
@@ -291,7 +293,7 @@ public final class LogReader {
         let fd = try LogDirectory.openForReading(path)
         cursor = Cursor(
             base: base, fd: fd, reader: BufferedFileReader(fd: fd, path: path), position: position,
-            expectedPrevious: position == 0 && base == 0 ? .genesis : nil)
+            expectedPrevious: position == 0 && base == start.offset ? start.chainHash : nil)
         self.nextOffset = nextOffset
     }
 

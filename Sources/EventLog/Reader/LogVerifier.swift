@@ -22,6 +22,8 @@ public enum LogVerifier {
         public var segments = 0
         public var batches = 0
         public var records: UInt64 = 0
+        /// The log's start record, when it has one (its oldest segments were archived); nil: it starts at 0.
+        public var start: LogStart?
         public var firstOffset: UInt64 = 0
         public var endOffset: UInt64 = 0
         public var bytesOnDisk: Int64 = 0
@@ -38,21 +40,68 @@ public enum LogVerifier {
         public var isIntact: Bool { problem == nil }
     }
 
+    /// What to check beyond the log's own format.
+    public struct Options: Sendable {
+        /// Checks what a record says (for events, `docs/EVENTS.md`): called for every record, without its line
+        /// feed, after its envelope (`offset`, `appendedAt`) passed; returns why the record is invalid, or nil.
+        /// Nil: the structure only (`log verify --structure-only`).
+        public var recordCheck: (@Sendable (UnsafeRawBufferPointer) -> String?)?
+
+        public init(recordCheck: (@Sendable (UnsafeRawBufferPointer) -> String?)? = nil) {
+            self.recordCheck = recordCheck
+        }
+    }
+
     /// Verifies the log in `directory`. Reads every byte; safe beside a running writer.
     ///
+    /// Checks everything `docs/LOG_FORMAT.md` promises: where the log starts, every batch's header, hash and
+    /// link, the offsets, the payload frame's form, each record's envelope (its offset, and an `appendedAt`
+    /// that never goes back and agrees with its batch's header), and whatever `options` add.
+    ///
     /// - Throws: ``LogError`` only when the directory cannot be read at all; damage is reported in the report.
-    public static func verify(directory: String) throws -> Report {
+    public static func verify(directory: String, options: Options = Options()) throws -> Report {
         try LogDirectory.check(directory)
         var report = Report()
-        let bases = try LogDirectory.segmentBases(directory)
+        let startPath = directory + "/" + LogStart.fileName
+        let recordedStart: LogStart?
+        do {
+            recordedStart = try LogStart.recorded(directory: directory)
+        } catch let error as LogError where error.code == .corrupt {
+            report.problem = Report.Problem(file: startPath, byteOffset: 0, reason: error.message)
+            return report
+        }
+        let start = recordedStart ?? .origin
+        report.start = recordedStart
+        let everySegment = try LogDirectory.allSegmentBases(directory)
+        let bases = everySegment.filter { $0 >= start.offset }
+        if everySegment.count > bases.count {
+            report.notes.append(
+                "\(everySegment.count - bases.count) segment(s) before the log's start (offset \(start.offset)) are left over from archiving; they are not part of the log and were not checked")
+        }
         guard let first = bases.first else {
             report.problem = Report.Problem(file: directory, byteOffset: 0, reason: "the directory holds no segment file")
             return report
         }
         report.firstOffset = first
         report.endOffset = first
-        var expectedPrevious: ChainHash? = first == 0 ? .genesis : nil
+        // A log says where it starts: at offset 0, or where its start record says (older segments archived).
+        // Anything else means that its oldest segments are missing.
+        guard first == start.offset else {
+            if recordedStart == nil {
+                report.problem = Report.Problem(
+                    file: LogDirectory.segmentPath(directory, first), byteOffset: 0,
+                    reason: "the log's first segment starts at offset \(first), but the log has no start record (\(LogStart.fileName)), so it must start at offset 0: its oldest segments are missing")
+            } else {
+                report.problem = Report.Problem(
+                    file: startPath, byteOffset: 0,
+                    reason: "the log's start record says it starts at offset \(start.offset), but its first segment starts at offset \(first)")
+            }
+            return report
+        }
+        var expectedPrevious: ChainHash? = start.chainHash
         let decompressor = LZ4FrameDecompressor()
+        // appendedAt of the last record checked: it never goes back, across batches and segments.
+        var lastMillis = Int64.min
         for (index, base) in bases.enumerated() {
             let path = LogDirectory.segmentPath(directory, base)
             let isLast = index == bases.count - 1
@@ -73,7 +122,7 @@ public enum LogVerifier {
             let scanned = SegmentScanner.scan(
                 reader, fileSize: size, base: base, expectedPreviousHash: expectedPrevious, verifyHashes: true
             ) { header, _, payload in
-                checkPayload(payload, header: header, decompressor: decompressor)
+                checkPayload(payload, header: header, decompressor: decompressor, lastMillis: &lastMillis, options: options)
             }
             let scan: SegmentScan
             switch scanned {
@@ -140,10 +189,17 @@ public enum LogVerifier {
         }
     }
 
-    /// Decompresses a batch and checks that it holds `count` lines, each stamped with its own offset.
+    /// Decompresses a batch and checks that its frame has the prescribed form and that it holds `count` lines,
+    /// each stamped with its own offset and an `appendedAt` in order and within the header's, each passing
+    /// `options.recordCheck`.
     private static func checkPayload(
-        _ payload: UnsafeRawBufferPointer, header: BatchHeader, decompressor: LZ4FrameDecompressor
+        _ payload: UnsafeRawBufferPointer, header: BatchHeader, decompressor: LZ4FrameDecompressor,
+        lastMillis: inout Int64, options: Options
     ) -> String? {
+        if let problem = LZ4FrameForm.problem(payload, contentSize: Int(header.uncompressedLength)) { return problem }
+        guard header.firstAppendedAtMillis <= header.lastAppendedAtMillis, header.firstAppendedAtMillis >= lastMillis else {
+            return "the batch's appendedAt range (\(formatTimestamp(millis: header.firstAppendedAtMillis)) to \(formatTimestamp(millis: header.lastAppendedAtMillis))) goes back in time"
+        }
         let lines: [UInt8]
         switch decompressor.decompress(payload, expectedLength: Int(header.uncompressedLength)) {
         case .success(let bytes): lines = bytes
@@ -152,7 +208,8 @@ public enum LogVerifier {
         guard lines.last == 0x0A else { return "the batch's last record does not end with a line feed" }
         var expected = header.firstOffset
         var start = 0
-        return lines.withUnsafeBytes { raw -> String? in
+        var previous = header.firstAppendedAtMillis
+        let problem = lines.withUnsafeBytes { raw -> String? in
             while start < raw.count {
                 // Checked before counting on: the header keeps firstOffset + count within 64 bits, lines
                 // beyond its count need not.
@@ -161,13 +218,32 @@ public enum LogVerifier {
                 let lineFeed = memchr(raw.baseAddress! + start, 0x0A, raw.count - start)!
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(lineFeed))
                 let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                let index = expected - header.firstOffset
                 guard RecordEnvelope.offset(inStampedLine: line) == expected else {
-                    return "record \(expected - header.firstOffset) of the batch does not carry offset \(expected)"
+                    return "record \(index) of the batch does not carry offset \(expected)"
                 }
+                guard let millis = RecordEnvelope.appendedAt(inStampedLine: line, offset: expected) else {
+                    return "record \(index) of the batch (offset \(expected)) has no appendedAt in the documented form"
+                }
+                guard millis >= previous, millis <= header.lastAppendedAtMillis, index > 0 || millis == header.firstAppendedAtMillis else {
+                    return "record \(index) of the batch (offset \(expected)) has appendedAt \(formatTimestamp(millis: millis)), out of order or outside the header's \(formatTimestamp(millis: header.firstAppendedAtMillis)) to \(formatTimestamp(millis: header.lastAppendedAtMillis))"
+                }
+                if let check = options.recordCheck, let reason = check(line) {
+                    return "the batch's hash holds, but record \(index) (offset \(expected)) is \(reason)"
+                }
+                previous = millis
                 expected += 1
                 start = end + 1
             }
-            return expected == header.endOffset ? nil : "the batch holds \(expected - header.firstOffset) records, its header says \(header.count)"
+            guard expected == header.endOffset else {
+                return "the batch holds \(expected - header.firstOffset) records, its header says \(header.count)"
+            }
+            guard previous == header.lastAppendedAtMillis else {
+                return "the batch's last record has appendedAt \(formatTimestamp(millis: previous)), its header \(formatTimestamp(millis: header.lastAppendedAtMillis))"
+            }
+            return nil
         }
+        if problem == nil { lastMillis = header.lastAppendedAtMillis }
+        return problem
     }
 }

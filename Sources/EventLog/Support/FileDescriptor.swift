@@ -147,6 +147,23 @@ package enum FileSystem {
         }
     }
 
+    /// Replaces `directory/name` with `bytes` so that a crash leaves either the old file or the new one, and
+    /// the new one survives once this returns: write a temporary file (`name.tmp`, which recovery removes), fsync
+    /// it, rename it over the old one, fsync the directory.
+    package static func replaceFile(directory: String, name: String, with bytes: [UInt8]) -> Result<Void, SystemError> {
+        let path = directory + "/" + name
+        let temporary = path + ".tmp"
+        let written = open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC).flatMap { fd in
+            defer { close(fd) }
+            return bytes.withUnsafeBytes { writeAll(fd, $0, at: 0) }.flatMap { fullSync(fd) }
+        }
+        if case .failure(let error) = written {
+            _ = unlink(temporary)
+            return .failure(error)
+        }
+        return rename(temporary, path).flatMap { syncDirectory(directory) }
+    }
+
     package static func readWholeFile(_ path: String) -> Result<[UInt8], SystemError> {
         open(path, flags: O_RDONLY).flatMap { fd in
             defer { close(fd) }

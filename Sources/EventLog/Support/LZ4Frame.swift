@@ -85,3 +85,30 @@ package final class LZ4FrameDecompressor {
         return .success(output)
     }
 }
+
+/// The form `docs/LOG_FORMAT.md` prescribes for a batch's payload frame, beyond what makes it a valid LZ4 frame.
+package enum LZ4FrameForm {
+    /// FLG: version 01, independent blocks, no block checksums, content size present, no content checksum, no
+    /// dictionary ID.
+    package static let flags: UInt8 = 0x68
+    /// BD: a block maximum size of 64 KB, 256 KB, 1 MB or 4 MB, reserved bits clear.
+    package static let blockDescriptors: Set<UInt8> = [0x40, 0x50, 0x60, 0x70]
+
+    /// Why `frame` is not in the prescribed form for a payload of `contentSize` bytes, or nil.
+    package static func problem(_ frame: UnsafeRawBufferPointer, contentSize: Int) -> String? {
+        guard frame.count >= 15, frame.loadLE(UInt32.self, at: 0) == 0x184D_2204 else {
+            return "the batch's payload is not an LZ4 frame with a content size"
+        }
+        guard frame[4] == flags else {
+            return "the batch's LZ4 frame has flags 0x\(String(frame[4], radix: 16)), not 0x68 (independent blocks, content size, no checksums, no dictionary)"
+        }
+        guard blockDescriptors.contains(frame[5]) else {
+            return "the batch's LZ4 frame has block descriptor 0x\(String(frame[5], radix: 16))"
+        }
+        let declared = frame.loadLE(UInt64.self, at: 6)
+        guard declared == UInt64(contentSize) else {
+            return "the batch's LZ4 frame says it holds \(declared) bytes, its header \(contentSize)"
+        }
+        return nil
+    }
+}

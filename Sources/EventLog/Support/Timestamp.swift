@@ -57,6 +57,42 @@ package func appendTimestamp(millis: Int64, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "Z"))
 }
 
+/// The milliseconds since the Unix epoch of a timestamp written exactly as `appendTimestamp` writes one for a
+/// year from 0001 to 9999 (`2026-11-29T03:06:17.123Z`: 24 ASCII bytes, a real date, no leap second), or nil.
+package func parseTimestamp(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+    guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+        bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "."),
+        bytes[23] == UInt8(ascii: "Z")
+    else { return nil }
+    func number(_ at: Int, _ width: Int) -> Int? {
+        var value = 0
+        for index in at..<at + width {
+            guard bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+        }
+        return value
+    }
+    guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+        let minute = number(14, 2), let second = number(17, 2), let milli = number(20, 3),
+        year >= 1, (1...12).contains(month), hour < 24, minute < 60, second < 60
+    else { return nil }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    guard (1...monthDays[month - 1]).contains(day) else { return nil }
+    let days = daysSinceEpoch(year: Int64(year), month: Int64(month), day: Int64(day))
+    return (days * 86_400 + Int64((hour * 60 + minute) * 60 + second)) * 1000 + Int64(milli)
+}
+
+/// The day count since 1970-01-01 of a proleptic Gregorian date, after H. Hinnant's `days_from_civil`.
+private func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+}
+
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian), after H. Hinnant's `civil_from_days`.
 private func civilDate(daysSinceEpoch: Int64) -> (Int64, Int, Int) {
     let z = daysSinceEpoch + 719_468

@@ -43,19 +43,20 @@ package enum LogRecovery {
             _ = FileSystem.unlink(directory + "/" + name)
             report.removedTemporaryFiles.append(name)
         }
+        let start = try LogStart.read(directory: directory)
         var bases = try LogDirectory.segmentBases(directory)
         if bases.isEmpty {
-            switch SegmentCreation.create(directory: directory, base: 0) {
+            switch SegmentCreation.create(directory: directory, base: start.offset) {
             case .success(let fd): FileSystem.close(fd)
             case .failure(.recoverable(let error)), .failure(.fatal(let error)): throw error
             }
-            bases = [0]
+            bases = [start.offset]
         }
         let base = bases[bases.count - 1]
         let path = LogDirectory.segmentPath(directory, base)
 
         // What the last segment must chain to.
-        var expectedPrevious: ChainHash? = base == 0 ? .genesis : nil
+        var expectedPrevious: ChainHash? = base == start.offset ? start.chainHash : nil
         var previousLastMillis: Int64 = .min
         if bases.count >= 2 {
             let previous = try LogDirectory.sealedSummary(directory, base: bases[bases.count - 2])
