@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLog
 import Foundation
 import Postgres
 import Projection
@@ -8,7 +9,7 @@ struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Set up and inspect the database side: schema, checkpoints, dead letters.",
-        subcommands: [MigrateCommand.self, StatusCommand.self, DeadLettersCommand.self]
+        subcommands: [MigrateCommand.self, StatusCommand.self, DeadLettersCommand.self, AdoptLogCommand.self]
     )
 }
 
@@ -37,11 +38,11 @@ struct MigrateCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show each node's projection checkpoint and lag, and the dead letters waiting."
+        abstract: "Show each node's projection checkpoint and lag, the chain hash the database witnessed, the rewinds healed, and the dead letters waiting."
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Option(name: .customLong("data-dir"), help: "Also compare with this node's log end.") var dataDirectory: String?
+    @Option(name: .customLong("data-dir"), help: "Also compare with this node's log: its end, and the witnessed chain hash.") var dataDirectory: String?
 
     func run() async throws {
         let connection = try await database.connect()
@@ -49,29 +50,79 @@ struct StatusCommand: AsyncParsableCommand {
             let rows = try await connection.query(
                 """
                 SELECT node_id, next_offset, log_end_offset, lag_events, extract(epoch FROM lag_time)::float8,
-                       extract(epoch FROM since_update)::float8, events_inserted, events_duplicate, events_dead_lettered
+                       extract(epoch FROM since_update)::float8, events_inserted, events_duplicate, events_dead_lettered,
+                       rewinds_healed, coalesce(witness_offset::text, '-'), coalesce(witness_hash, '-')
                 FROM cafe.projector_status ORDER BY node_id
                 """
-            ).decode((String, Int64, Int64, Int64, Double, Double, Int64, Int64, Int64).self)
+            ).decode((String, Int64, Int64, Int64, Double, Double, Int64, Int64, Int64, Int64, String, String).self)
             let unresolved = try await connection.query("SELECT count(*) FROM cafe.dead_letters WHERE NOT resolved")[0]
                 .decode(Int64.self, column: 0)
             return (rows, unresolved)
         }
-        await connection.close()
         if rows.isEmpty { print("No projector has written to this database yet.") }
-        let header = ["node", "checkpoint", "log end", "lag", "lag time", "updated", "inserted", "duplicate", "dead letters"]
+        let header = [
+            "node", "checkpoint", "log end", "lag", "lag time", "updated", "inserted", "duplicate", "dead letters",
+            "rewinds healed", "witnessed offset", "witnessed chain hash",
+        ]
         var table = [header]
         for row in rows {
             table.append([
                 row.0, "\(row.1)", "\(row.2)", "\(row.3)", seconds(row.4), seconds(row.5) + " ago", "\(row.6)", "\(row.7)", "\(row.8)",
+                "\(row.9)", row.10, row.11,
             ])
         }
         printTable(table)
         if let dataDirectory {
-            let end = LogDirectorySource(directory: dataDirectory).endOffset
-            print("The log in \(dataDirectory) ends at offset \(end).")
+            let id = try NodeOptions.storedNodeID(directory: dataDirectory, nodeID: nil)
+            let check = try await reportingDatabaseErrors {
+                try await reportingLogErrors { try await WitnessCheck.run(node: id, directory: dataDirectory, on: connection) }
+            }
+            print("The log in \(dataDirectory) (node \(id)) ends at offset \(check.logEnd). \(check.summary)")
         }
+        await connection.close()
         print("Dead letters waiting: \(unresolved)\(unresolved > 0 ? " (rananeeti db dead-letters)" : "").")
+    }
+}
+
+struct AdoptLogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adopt-log",
+        abstract: "Go on with a node's log that disagrees with what the database witnessed of it.",
+        discussion: """
+            A node whose log is behind the database (an older copy of its volume) or is not the history the \
+            database witnessed refuses to project, and says so. When that log is the one to keep, this command \
+            records the database's view of the node in cafe.projector_adoptions and points the node's checkpoint \
+            at the log's start: the projector then re-sends the whole log (rows already there are left alone) \
+            and witnesses it afresh. Rows of events that only the database has stay where they are. Changes \
+            nothing when the log agrees with the database.
+            """
+    )
+
+    @OptionGroup var node: NodeOptions
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Why the log is adopted, kept with the record.") var reason = "adopted by an operator"
+
+    func run() async throws {
+        try reportingLogErrors { try LogDirectory.check(node.directory) }
+        let id = try NodeOptions.storedNodeID(directory: node.directory, nodeID: node.nodeID)
+        let connection = try await database.connect()
+        try await reportingDatabaseErrors {
+            try await reportingLogErrors {
+                let check = try await WitnessCheck.run(node: id, directory: node.directory, on: connection)
+                guard check.checkpoint != nil, !check.verdict.allowsProjection else {
+                    print("Nothing to adopt. \(check.summary)")
+                    return
+                }
+                print("The log disagrees with the database: \(check.summary)")
+                guard let before = try await LogAdoption.adopt(
+                    node: id, logStart: check.logStart, logEnd: check.logEnd, logHead: check.logHead, reason: reason,
+                    on: connection)
+                else { return }
+                let witnessed = before.witness.map { ", witnessed \($0)" } ?? ""
+                print("Adopted the log of node \(id): the database had projected it up to offset \(before.nextOffset)\(witnessed); that is kept in cafe.projector_adoptions. The projector now re-sends this log from offset \(check.logStart.offset) to its end, \(check.logEnd), without writing any row twice.")
+            }
+        }
+        await connection.close()
     }
 }
 

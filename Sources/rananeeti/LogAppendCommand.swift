@@ -12,6 +12,8 @@ struct LogAppendCommand: AsyncParsableCommand {
               {"name": "Bob", "people": 2, "datetime": "2020-11-16T20:00", "notes": "window seat", "testFailures": false}
             For each non-blank line, one line is printed, in input order, as soon as the reservation is on disk:
               OFFSET DIGEST
+            Up to --window lines are appended at once (they share syncs), and offsets are given in the order the
+            appends complete, so they need not rise with the input.
             or, for a line that is not a valid reservation (nothing is stored for it):
               refused: REASON
             Exit status: 0 when every line was stored, 1 when any was refused or the log failed.
@@ -23,6 +25,7 @@ struct LogAppendCommand: AsyncParsableCommand {
     @Option(help: "The node id recorded in each event (default: the id stored in the directory, $RANANEETI_NODE_ID, else the host name).")
     var nodeID: String?
     @Option(help: "How many reservations may wait for the disk at once.") var window = 256
+    @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
         guard window >= 1 else { throw ValidationError("--window must be at least 1.") }
@@ -33,8 +36,9 @@ struct LogAppendCommand: AsyncParsableCommand {
         options.dataDirectory = directory
         options.nodeID = nodeID
         let node = try options.resolveNodeID()
-        let (configuration, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        let (hooked, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
         for hook in testHooks { warn("TEST HOOK active; never set it in production: \(hook)") }
+        let configuration = try logOptions.apply(to: hooked)
         let log = try reportingLogErrors { try EventLog(directory: directory, configuration: configuration) }
         try options.storeNodeID(node)
         if log.recovery.createdDirectory { warn("created a new event log in \(directory)") }

@@ -2,39 +2,84 @@ import ArgumentParser
 import EventLog
 import Foundation
 import Orders
+import Postgres
+import Projection
 
-struct LogVerifyCommand: ParsableCommand {
+struct LogVerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check every batch, every hash and the whole chain of a log.",
         discussion: """
+            Beyond the format (docs/LOG_FORMAT.md: where the log starts, every header, hash, link and offset, \
+            each record's appendedAt), every event is checked as docs/EVENTS.md describes it: one valid JSON \
+            object, the rules of its type, and a reservation's digest; --structure-only leaves that out. \
+            With --against-database, also check that the log still has the chain hash the database witnessed \
+            for this node (DIR/node-id, or --node-id): a log restored from an older copy, cut short or \
+            rewritten is caught even when it is whole in itself.
             Exit status: 0 when the log is intact; 1 when it is damaged (the first bad place is named: file and \
-            byte offset); 3 when it is intact but its last batch is unfinished (a write in progress, or a \
-            crash's leftover that the next writer cuts; never acknowledged). With --archive, the segments in the \
-            archive and on the local disk are checked as one log from offset 0 (docs/ARCHIVE.md).
+            byte offset) or disagrees with the database's witness; 3 when it is intact but its last batch is \
+            unfinished (a write in progress, or a crash's leftover that the next writer cuts; never acknowledged). \
+            With --archive, the segments in the archive and on the local disk are checked as one log from offset 0 \
+            (docs/ARCHIVE.md).
             """
     )
 
     @Argument(help: "The log directory.") var directory: String
     @Flag(help: "Print the report as one JSON object.") var json = false
+    @Flag(help: "Check the log's format only, not what each event says (faster).") var structureOnly = false
+    @Flag(help: "Also compare the log with the chain hash the database witnessed for its node.") var againstDatabase = false
+    @Option(help: "Also print the log's chain hash at this offset (a batch end), to compare with a witness.")
+    var chainHashAt: UInt64?
+    @Option(
+        name: .customLong("node-id"),
+        help: "With --against-database: the node whose checkpoint to compare with (default: the id in DIR/node-id).")
+    var nodeID: String?
     @OptionGroup(title: "Archive (verify the whole history across the archive and the local disk)") var archive: ArchiveOptions
+    @OptionGroup var database: DatabaseOptions
 
-    func run() throws {
+    func run() async throws {
+        var options = LogVerifier.Options()
+        if !structureOnly { options.recordCheck = { line in EventAudit.problem(in: line) } }
         let report: LogVerifier.Report
         if archive.archive != nil {
-            report = try reportingArchiveErrors { try ArchivedHistory.verify(directory: directory, options: archive) }
+            report = try reportingArchiveErrors {
+                try ArchivedHistory.verify(directory: directory, options: archive, checks: options)
+            }
         } else {
-            report = try reportingLogErrors { try LogVerifier.verify(directory: directory) }
+            report = try reportingLogErrors { try LogVerifier.verify(directory: directory, options: options) }
         }
+        let chainHash = try chainHashAt.map { offset in
+            try reportingLogErrors { try LogReader(directory: directory).chainHash(at: offset) }
+        }
+        var witness: WitnessCheck?
+        if againstDatabase {
+            let id = try NodeOptions.storedNodeID(directory: directory, nodeID: nodeID)
+            let connection = try await database.connect()
+            witness = try await reportingDatabaseErrors {
+                try await reportingLogErrors { try await WitnessCheck.run(node: id, directory: directory, on: connection) }
+            }
+            await connection.close()
+        }
+        let agrees = witness.map { $0.verdict.allowsProjection } ?? true
         if json {
             printJSON([
                 "intact": report.isIntact,
                 "segments": report.segments, "batches": report.batches, "records": report.records,
                 "firstOffset": report.firstOffset, "endOffset": report.endOffset, "bytesOnDisk": report.bytesOnDisk,
+                "start": report.start.map { ["offset": $0.offset, "chainHash": $0.chainHash.description] } as Any,
                 "chainHead": report.lastHash?.description as Any,
                 "problem": report.problem.map { ["file": $0.file, "byteOffset": $0.byteOffset, "reason": $0.reason] } as Any,
                 "unfinishedTail": report.unfinishedTail.map { ["file": $0.file, "byteOffset": $0.byteOffset, "reason": $0.reason] } as Any,
                 "notes": report.notes,
+                "chainHashAt": chainHash.map { ["offset": chainHashAt!, "hash": $0?.description as Any] } as Any,
+                "database": witness.map { check -> [String: Any] in
+                    [
+                        "node": check.node, "agrees": check.verdict.allowsProjection, "summary": check.summary,
+                        "checkpoint": check.checkpoint.map { $0.nextOffset as Any } as Any,
+                        "witnessOffset": check.checkpoint?.witness.map { $0.offset as Any } as Any,
+                        "witnessHash": check.checkpoint?.witness.map { $0.hash.description as Any } as Any,
+                    ]
+                } as Any,
             ])
         } else {
             let extent = "\(report.segments) segment(s), \(report.records) record(s) (offsets \(report.firstOffset)..<\(report.endOffset)), \(report.batches) batch(es), \(report.bytesOnDisk) bytes"
@@ -44,13 +89,20 @@ struct LogVerifyCommand: ParsableCommand {
                 print("Nothing was changed. Keep a copy of this directory; restore the damaged segment from a backup, or rebuild it from the database.")
             } else {
                 print("OK: \(extent); chain head \(report.lastHash?.description ?? "(empty log)").")
+                if let start = report.start {
+                    print("The log starts at offset \(start.offset) (its start record, \(LogStart.fileName)): older segments were archived; the first batch chains to \(start.chainHash).")
+                }
                 if let tail = report.unfinishedTail {
                     print("Note: the last batch is unfinished: \(tail). It was never acknowledged; a writer opening the log cuts it.")
                 }
             }
             for note in report.notes { print("Note: \(note)") }
+            if let chainHash, let offset = chainHashAt {
+                print("Chain hash at offset \(offset): " + (chainHash?.description ?? "none (no batch ends there)"))
+            }
+            if let witness { print((witness.verdict.allowsProjection ? "Database: " : "DISAGREES WITH THE DATABASE: ") + witness.summary) }
         }
-        if !report.isIntact { throw ExitCode(1) }
+        if !report.isIntact || !agrees { throw ExitCode(1) }
         if report.unfinishedTail != nil { throw ExitCode(3) }
     }
 }
@@ -59,7 +111,11 @@ struct LogDumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
         abstract: "Print the records of a log, checked, as JSON lines.",
-        discussion: "Every batch is checked against its hash before its records are printed."
+        discussion: """
+            Every batch is checked against its hash before its records are printed. Every event is printed as \
+            stored; one that is not a valid event (docs/EVENTS.md) is named on standard error, and the exit \
+            status is then 1.
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -85,9 +141,14 @@ struct LogDumpCommand: ParsableCommand {
             if let from { try reader.seek(to: from) }
             let output = BufferedOutput()
             if format == .csv { output.write(Array(CSVRow.header.utf8)) }
+            var invalid = 0
             reading: while let records = try reader.nextRecords() {
                 for record in records {
                     if let to, record.offset > to { break reading }
+                    if let problem = EventAudit.problem(in: record.bytes) {
+                        invalid += 1
+                        if invalid <= 10 { warn("the event at offset \(record.offset) is \(problem)") }
+                    }
                     switch format {
                     case .jsonl:
                         output.write(record.bytes)
@@ -100,6 +161,10 @@ struct LogDumpCommand: ParsableCommand {
             output.flush()
             if let tail = reader.unreadableTail {
                 warn("the last batch is unfinished (\(tail.file) at byte \(tail.byteOffset): \(tail.reason)); it was never acknowledged and is not printed.")
+            }
+            if invalid > 0 {
+                warn("\(invalid) event(s) printed are not valid events; `rananeeti log verify \(directory)` names the first with its file and byte.")
+                throw ExitCode(1)
             }
         }
     }

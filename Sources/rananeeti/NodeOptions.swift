@@ -54,6 +54,29 @@ struct NodeOptions: ParsableArguments {
     }
 }
 
+/// How a command that writes a log stores it: `--segment-bytes`, shared by `serve` and `log append`.
+struct LogOptions: ParsableArguments {
+    static let segmentBytesKey = "RANANEETI_SEGMENT_BYTES"
+    static let smallestSegment = 4096
+
+    @Option(
+        name: .customLong("segment-bytes"),
+        help: "Start a new segment once the last one holds this many bytes: at least 4096 (a small size reproduces a log of many segments). (Environment: RANANEETI_SEGMENT_BYTES; default 64 MiB)")
+    var segmentBytes: Int?
+
+    /// `configuration` with the segment size given by the flag or the environment, if any.
+    func apply(to configuration: EventLogConfiguration) throws -> EventLogConfiguration {
+        var configuration = configuration
+        let text = segmentBytes.map(String.init) ?? ProcessInfo.processInfo.environment[Self.segmentBytesKey]
+        guard let text, !text.isEmpty else { return configuration }
+        guard let bytes = Int(text), bytes >= Self.smallestSegment else {
+            throw ValidationError("--segment-bytes (or \(Self.segmentBytesKey)) must be a whole number of bytes, at least \(Self.smallestSegment) (it is \"\(text)\").")
+        }
+        configuration.segmentSizeLimit = bytes
+        return configuration
+    }
+}
+
 /// `--database`, shared by every command that talks to PostgreSQL.
 struct DatabaseOptions: ParsableArguments {
     @Option(

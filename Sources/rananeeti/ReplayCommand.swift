@@ -60,24 +60,30 @@ struct ReplayCommand: AsyncParsableCommand {
             logger: logger)
         let bar = ProgressBar(total: end)
         let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await projector.drain(from: from.map { Projector.DrainStart.offset($0) } ?? .checkpoint, to: end) { snapshot in
-                    bar.update(position: snapshot.position ?? 0, error: nil)
-                }
-            }
-            // Say plainly when the database cannot be reached, while the projector keeps retrying.
-            group.addTask {
-                var lastError: String?
-                await projector.status.watch { snapshot in
-                    if let error = snapshot.lastError, error != lastError {
-                        lastError = error
-                        bar.update(position: snapshot.position ?? 0, error: error)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await projector.drain(from: from.map { Projector.DrainStart.offset($0) } ?? .checkpoint, to: end) { snapshot in
+                        bar.update(position: snapshot.position ?? 0, error: nil)
                     }
                 }
+                // Say plainly when the database cannot be reached, while the projector keeps retrying.
+                group.addTask {
+                    var lastError: String?
+                    await projector.status.watch { snapshot in
+                        if let error = snapshot.lastError, error != lastError {
+                            lastError = error
+                            bar.update(position: snapshot.position ?? 0, error: error)
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
             }
-            try await group.next()
-            group.cancelAll()
+        } catch let refusal as ProjectorRefusal {
+            FileHandle.standardError.write(Data("\n".utf8))
+            warn(refusal.message)
+            throw ExitCode(1)
         }
         let snapshot = projector.status.snapshot
         bar.finish()

@@ -28,6 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on, HOST:PORT. (Environment: RANANEETI_LISTEN; default 127.0.0.1:8080)")
     var listen: String?
     @OptionGroup var node: NodeOptions
+    @OptionGroup var logOptions: LogOptions
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Bearer token that enables POST /admin/faults. (Environment: RANANEETI_ADMIN_TOKEN; default: disabled)")
     var adminToken: String?
@@ -96,7 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let nodeID = try node.resolveNodeID()
-        let (logConfiguration, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        let (hooked, testHooks) = try TestHooks.logConfiguration(environment: ProcessInfo.processInfo.environment)
+        let logConfiguration = try logOptions.apply(to: hooked)
         for hook in testHooks {
             logger.warning("TEST HOOK active; never set it in production", metadata: ["hook": "\(hook)"])
         }

@@ -11,8 +11,6 @@ import Synchronization
 ///   suite can jump a running node's clock forwards and backwards as an NTP step would, and check that
 ///   `appendedAt` never goes back and that nothing breaks. Only the log's clock moves; deadlines and
 ///   timers use the monotonic clock and never jump.
-/// - `RANANEETI_TEST_SEGMENT_BYTES`: the log's segment size limit (default 64 MiB), so that a run of a few
-///   minutes rolls segments often and kills and full disks meet a segment roll.
 ///
 /// Why not `faketime` (libfaketime) for the clock: its constructor calls `setenv`, after which Swift on
 /// Linux finds no command-line arguments at all (swiftlang/swift#76080); and it shifts absolute `timerfd`
@@ -20,7 +18,6 @@ import Synchronization
 /// every `Task.sleep` stalls for the length of a backward jump. See docs/RELIABILITY.md.
 enum TestHooks {
     static let clockOffsetFileKey = "RANANEETI_TEST_CLOCK_OFFSET_FILE"
-    static let segmentBytesKey = "RANANEETI_TEST_SEGMENT_BYTES"
 
     /// The log's configuration with whatever hooks `environment` sets, and a sentence for each one set.
     static func logConfiguration(environment: [String: String]) throws -> (EventLogConfiguration, [String]) {
@@ -29,13 +26,6 @@ enum TestHooks {
         if let path = environment[clockOffsetFileKey], !path.isEmpty {
             configuration.clockMillis = offsetClock(following: path)
             active.append("\(clockOffsetFileKey)=\(path): the log's clock follows the offset in this file")
-        }
-        if let text = environment[segmentBytesKey], !text.isEmpty {
-            guard let bytes = Int(text), bytes >= 4096 else {
-                throw TestHookError(message: "\(segmentBytesKey) must be a whole number of bytes, at least 4096 (it is \"\(text)\").")
-            }
-            configuration.segmentSizeLimit = bytes
-            active.append("\(segmentBytesKey)=\(bytes): the log rolls segments at this size")
         }
         return (configuration, active)
     }

@@ -333,7 +333,7 @@ class Node:
         environment["RANANEETI_LOG_LEVEL"] = "notice"
         # Test hooks of `serve` (Sources/rananeeti/TestHooks.swift): small segments, so that kills and full
         # disks meet segment rolls; and the log's clock is the real one plus the seconds in the clock file.
-        environment["RANANEETI_TEST_SEGMENT_BYTES"] = str(self.segment_bytes)
+        environment["RANANEETI_SEGMENT_BYTES"] = str(self.segment_bytes)
         if self.clock_jumps:
             environment["RANANEETI_TEST_CLOCK_OFFSET_FILE"] = self.clock_file
         return environment

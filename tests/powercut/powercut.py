@@ -86,7 +86,7 @@ class Rananeeti:
 
     def __init__(self, binary: str, segment_bytes: int, sabotage: str | None, shim: str | None):
         self.binary = binary
-        self.environment = dict(os.environ, RANANEETI_TEST_SEGMENT_BYTES=str(segment_bytes),
+        self.environment = dict(os.environ, RANANEETI_SEGMENT_BYTES=str(segment_bytes),
                                 RANANEETI_LOG_LEVEL="warning")
         for key in ("RANANEETI_DATABASE", "RANANEETI_DATA_DIR", "RANANEETI_NODE_ID", "PGHOST", "PGPORT"):
             self.environment.pop(key, None)

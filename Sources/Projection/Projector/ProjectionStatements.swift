@@ -1,3 +1,4 @@
+import EventLog
 import Orders
 import Postgres
 
@@ -10,6 +11,35 @@ struct ProjectableEvent: Sendable {
     var event: ReservationEvent
 }
 
+/// Everything one transaction writes besides the checkpoint: the rows of the events of its range that need one.
+///
+/// The one place where a batch's rows are gathered (`Projector.write`) and written (`writeRows`): another kind
+/// of row (another table) is one more array here, filled there and written in the same transaction, and it
+/// then heals a rewind the same way (everything is re-sent from the database's checkpoint, idempotently).
+struct ProjectionBatch: Sendable {
+    /// Reservations for `cafe.ordersraw`, in offset order.
+    var reservations: [ProjectableEvent] = []
+
+    var isEmpty: Bool { reservations.isEmpty }
+    var count: Int { reservations.count }
+
+    /// The batch's offsets, in order.
+    var offsets: [UInt64] { reservations.map(\.offset) }
+
+    /// The events below `offset` and those from it on.
+    func split(at offset: UInt64) -> (below: ProjectionBatch, from: ProjectionBatch) {
+        let cut = reservations.firstIndex { $0.offset >= offset } ?? reservations.count
+        return (ProjectionBatch(reservations: Array(reservations[..<cut])), ProjectionBatch(reservations: Array(reservations[cut...])))
+    }
+}
+
+/// The checkpoint row as the projector reads it when a session opens.
+struct CheckpointRow: Sendable {
+    var nextOffset: UInt64
+    /// The log's chain as the database last witnessed it; nil until a commit stored one.
+    var witness: ChainPoint?
+}
+
 /// How the checkpoint moves when a batch commits.
 enum CheckpointRule: Sendable {
     /// The usual case: only from `expected`, so that two projectors of one node can never both commit the
@@ -19,19 +49,43 @@ enum CheckpointRule: Sendable {
     case neverBack
 }
 
-/// The checkpoint moved under this projector: another process projects the same node.
+/// The checkpoint row is not where this projector left it: the database went back in time (a restore, a
+/// failover that lost commits), the row vanished, or another process projects the same node. The projector
+/// re-reads the row and goes on from there.
 struct CheckpointMoved: Error {}
 
 /// The SQL the projector runs. Each function is one transaction (or one statement).
 enum ProjectionStatements {
-    /// Makes sure the node has a checkpoint row and returns its `next_offset`.
-    static func readCheckpoint(node: String, on connection: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> UInt64 {
+    /// Makes sure the node has a checkpoint row (a row that vanished comes back at 0) and reads it.
+    static func readCheckpoint(node: String, on connection: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> CheckpointRow {
         try await connection.execute(
             "INSERT INTO cafe.projector_checkpoints (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING",
             [node], deadline: deadline)
         let rows = try await connection.query(
+            "SELECT next_offset, witness_offset, witness_hash FROM cafe.projector_checkpoints WHERE node_id = $1",
+            [node], deadline: deadline)
+        let (next, witnessOffset, witnessHash) = try rows[0].decode((Int64, Int64?, String?).self)
+        return CheckpointRow(nextOffset: UInt64(next), witness: ChainPoint(offset: witnessOffset, hash: witnessHash))
+    }
+
+    /// The row's `next_offset` now, or nil when the row is gone: a cheap look for a rewind while idle.
+    static func currentCheckpoint(node: String, on connection: PostgresConnection, deadline: ContinuousClock.Instant) async throws -> UInt64? {
+        let rows = try await connection.query(
             "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = $1", [node], deadline: deadline)
-        return UInt64(try rows[0].decode(Int64.self, column: 0))
+        return try rows.first.map { UInt64(try $0.decode(Int64.self, column: 0)) }
+    }
+
+    /// Counts a healed rewind in the node's row (`db status`), if the row still holds what was read.
+    static func recordRewind(
+        node: String, from: UInt64, to checkpoint: UInt64, on connection: PostgresConnection, deadline: ContinuousClock.Instant
+    ) async throws {
+        try await connection.execute(
+            """
+            UPDATE cafe.projector_checkpoints
+            SET rewinds_healed = rewinds_healed + 1, last_rewind_at = now(), last_rewind_from = $2, last_rewind_to = $3
+            WHERE node_id = $1 AND next_offset = $3
+            """,
+            [node, Int64(from), Int64(checkpoint)], deadline: deadline)
     }
 
     /// What a commit learned: how many rows were new, and (when asked for, or free) which digests.
@@ -43,47 +97,64 @@ enum ProjectionStatements {
         var directCopyConflicted = false
     }
 
-    /// Inserts the events' rows (a digest already present is left alone) and moves the checkpoint to
-    /// `end`, in one transaction.
+    /// Writes the batch's rows (a digest already present is left alone) and moves the checkpoint to `end`,
+    /// witnessing the log's chain at `witness`, in one transaction.
     ///
     /// - Parameter wantOutcomes: learn which digests were new even when some were already there (one more
     ///   indexed query, only in that case). The usual batch is all new, which the row count alone shows.
     static func commit(
-        _ events: [ProjectableEvent], end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule,
+        _ batch: ProjectionBatch, end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule, witness: ChainPoint?,
         wantOutcomes: Bool, tryDirectCopy: Bool = false, on connection: PostgresConnection,
         deadline: ContinuousClock.Instant
     ) async throws -> CommitOutcome {
-        let digests = events.map { $0.event.digest.description }
-        let distinct = Set(digests)
-        let lastAppendedAt = events.last.flatMap { EventTimestampText.postgres(millis: $0.appendedAtMillis) }
+        let lastAppendedAt = batch.reservations.last.flatMap { EventTimestampText.postgres(millis: $0.appendedAtMillis) }
         return try await connection.withTransaction(deadline: deadline) { connection in
-            var outcome = CommitOutcome(insertedCount: 0, inserted: [])
-            if !events.isEmpty {
-                (outcome.insertedCount, outcome.directCopyConflicted) = try await insertRows(
-                    of: events, tryDirectCopy: tryDirectCopy, on: connection)
-                if outcome.insertedCount == distinct.count {
-                    outcome.inserted = distinct
-                } else if wantOutcomes {
-                    // Rows this transaction inserted carry its transaction id in xmin (low 32 bits). (Only
-                    // the careful way gets here, outside any savepoint: see `insertRows`.)
-                    let rows = try await connection.query(
-                        """
-                        SELECT ordrdgst FROM cafe.ordersraw
-                        WHERE ordrdgst = ANY($1::bpchar[])
-                          AND xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296
-                        """,
-                        [Array(distinct)])
-                    outcome.inserted = Set(try rows.map { try $0.decode(String.self, column: 0).trimmingTrailingSpaces })
-                } else {
-                    outcome.inserted = nil
-                }
-            }
+            let outcome = try await writeRows(batch, wantOutcomes: wantOutcomes, tryDirectCopy: tryDirectCopy, on: connection)
             try await moveCheckpoint(
                 node: node, to: end, logEnd: logEnd, lastAppendedAt: lastAppendedAt, inserted: outcome.insertedCount,
-                duplicate: rule.countsDuplicates ? events.count - outcome.insertedCount : 0, deadLettered: 0, rule: rule,
-                on: connection)
+                duplicate: rule.countsDuplicates ? batch.count - outcome.insertedCount : 0, deadLettered: 0, rule: rule,
+                witness: witness, on: connection)
             return outcome
         }
+    }
+
+    /// Every row a batch writes, inside the caller's transaction. Idempotent: a row already there (the same
+    /// digest) is left alone, so a batch sent again after a crash or a rewind changes nothing twice.
+    private static func writeRows(
+        _ batch: ProjectionBatch, wantOutcomes: Bool, tryDirectCopy: Bool, on connection: PostgresConnection
+    ) async throws -> CommitOutcome {
+        var outcome = CommitOutcome(insertedCount: 0, inserted: [])
+        if !batch.reservations.isEmpty {
+            outcome = try await writeReservations(
+                batch.reservations, wantOutcomes: wantOutcomes, tryDirectCopy: tryDirectCopy, on: connection)
+        }
+        return outcome
+    }
+
+    private static func writeReservations(
+        _ events: [ProjectableEvent], wantOutcomes: Bool, tryDirectCopy: Bool, on connection: PostgresConnection
+    ) async throws -> CommitOutcome {
+        let distinct = Set(events.map { $0.event.digest.description })
+        var outcome = CommitOutcome(insertedCount: 0, inserted: [])
+        (outcome.insertedCount, outcome.directCopyConflicted) = try await insertRows(
+            of: events, tryDirectCopy: tryDirectCopy, on: connection)
+        if outcome.insertedCount == distinct.count {
+            outcome.inserted = distinct
+        } else if wantOutcomes {
+            // Rows this transaction inserted carry its transaction id in xmin (low 32 bits). (Only
+            // the careful way gets here, outside any savepoint: see `insertRows`.)
+            let rows = try await connection.query(
+                """
+                SELECT ordrdgst FROM cafe.ordersraw
+                WHERE ordrdgst = ANY($1::bpchar[])
+                  AND xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296
+                """,
+                [Array(distinct)])
+            outcome.inserted = Set(try rows.map { try $0.decode(String.self, column: 0).trimmingTrailingSpaces })
+        } else {
+            outcome.inserted = nil
+        }
+        return outcome
     }
 
     /// From this many events on, rows go in through COPY: straight into the table when no digest is there
@@ -190,7 +261,8 @@ enum ProjectionStatements {
     /// moves the checkpoint past it, in one transaction.
     static func deadLetter(
         offset: UInt64, digest: String?, eventJSON: String, sqlState: String?, reason: String, logEnd: UInt64,
-        node: String, rule: CheckpointRule, on connection: PostgresConnection, deadline: ContinuousClock.Instant
+        node: String, rule: CheckpointRule, witness: ChainPoint?, on connection: PostgresConnection,
+        deadline: ContinuousClock.Instant
     ) async throws {
         try await connection.withTransaction(deadline: deadline) { connection in
             try await connection.execute(
@@ -204,47 +276,67 @@ enum ProjectionStatements {
                 [node, Int64(offset), digest, eventJSON, sqlState, reason])
             try await moveCheckpoint(
                 node: node, to: offset + 1, logEnd: logEnd, lastAppendedAt: nil, inserted: 0, duplicate: 0,
-                deadLettered: 1, rule: rule, on: connection)
+                deadLettered: 1, rule: rule, witness: witness, on: connection)
         }
     }
 
     /// Moves the checkpoint past events that need no row (types other than reservations), or past a poison
     /// event that not even the dead-letter table would take (it was written to the local file instead).
     static func skip(
-        to end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule, on connection: PostgresConnection,
-        deadline: ContinuousClock.Instant
+        to end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule, witness: ChainPoint?,
+        on connection: PostgresConnection, deadline: ContinuousClock.Instant
     ) async throws {
         try await connection.withTransaction(deadline: deadline) { connection in
             try await moveCheckpoint(
                 node: node, to: end, logEnd: logEnd, lastAppendedAt: nil, inserted: 0, duplicate: 0, deadLettered: 0,
-                rule: rule, on: connection)
+                rule: rule, witness: witness, on: connection)
         }
     }
 
+    /// Moves the node's checkpoint to `end` and, when `witness` is further than the row's, witnesses it.
+    ///
+    /// - Throws: ``CheckpointMoved`` when the row is not where `rule` expects it, or is gone: the database went
+    ///   back in time or another process projects this node. The transaction then rolls back.
     private static func moveCheckpoint(
         node: String, to end: UInt64, logEnd: UInt64, lastAppendedAt: String?, inserted: Int, duplicate: Int,
-        deadLettered: Int, rule: CheckpointRule, on connection: PostgresConnection
+        deadLettered: Int, rule: CheckpointRule, witness: ChainPoint?, on connection: PostgresConnection
     ) async throws {
+        // In an UPDATE every expression sees the row as it was, so both CASEs compare with the old witness.
         let common = """
             log_end_offset = greatest(log_end_offset, $3),
             last_appended_at = coalesce($4::timestamptz, last_appended_at),
             events_inserted = events_inserted + $5,
             events_duplicate = events_duplicate + $6,
             events_dead_lettered = events_dead_lettered + $7,
+            witness_offset = CASE WHEN $8::bigint > coalesce(witness_offset, -1) THEN $8 ELSE witness_offset END,
+            witness_hash = CASE WHEN $8::bigint > coalesce(witness_offset, -1) THEN $9 ELSE witness_hash END,
             updated_at = now()
             """
-        let parameters: [any PostgresEncodable] = [node, Int64(end), Int64(logEnd), lastAppendedAt, inserted, duplicate, deadLettered]
+        let parameters: [any PostgresEncodable] = [
+            node, Int64(end), Int64(logEnd), lastAppendedAt, inserted, duplicate, deadLettered,
+            witness.map { Int64($0.offset) }, witness?.hash.description,
+        ]
+        let moved: Int
         switch rule {
         case .advance(let expected):
-            let moved = try await connection.execute(
-                "UPDATE cafe.projector_checkpoints SET next_offset = $2, \(common) WHERE node_id = $1 AND next_offset = $8",
+            moved = try await connection.execute(
+                "UPDATE cafe.projector_checkpoints SET next_offset = $2, \(common) WHERE node_id = $1 AND next_offset = $10",
                 parameters + [Int64(expected)])
-            if moved != 1 { throw CheckpointMoved() }
         case .neverBack:
-            try await connection.execute(
+            moved = try await connection.execute(
                 "UPDATE cafe.projector_checkpoints SET next_offset = greatest(next_offset, $2), \(common) WHERE node_id = $1",
                 parameters)
         }
+        if moved != 1 { throw CheckpointMoved() }
+    }
+}
+
+extension ChainPoint {
+    /// A witness as the checkpoint row stores it; nil when the row holds none (or only half of one, which the
+    /// schema does not allow).
+    init?(offset: Int64?, hash: String?) {
+        guard let offset, offset >= 0, let hash, let parsed = ChainHash(hex: hash) else { return nil }
+        self.init(offset: UInt64(offset), hash: parsed)
     }
 }
 

@@ -14,6 +14,13 @@ import Synchronization
 /// left alone). It learns which events were new (`confirmed`) and which were already there (`duplicate`) and
 /// tells the local projection. When the database fails it backs off with jitter and resumes by itself; an
 /// event the database refuses for its data goes to `cafe.dead_letters` and the stream moves on.
+///
+/// The database may go back in time (a restore, a failover that lost commits). Every commit moves the
+/// checkpoint only from where this projector left it (compare-and-set), and every session starts by reading
+/// the row again: a row behind what this projector committed, or gone, is a rewind, and everything from the
+/// row's position is sent again (idempotently), counted in `rananeeti_projector_rewinds_total` and the row.
+/// Each commit also witnesses the log's chain hash; a log that no longer has the witnessed history is refused
+/// (``LogWitness``) until an operator adopts it.
 public final class Projector: Service, Sendable {
     /// How the projector batches and retries.
     public struct Configuration: Sendable {
@@ -34,11 +41,15 @@ public final class Projector: Service, Sendable {
         public var failureDemoDelay: Duration
         /// Where to write a poison event that not even the dead-letter table takes (a JSON line each).
         public var localDeadLetterFile: String?
+        /// How often a projector with nothing to write looks at its checkpoint row, so that a database that
+        /// went back in time (or lost the row) is healed without waiting for the next event, and a dead
+        /// connection is noticed. Default 5 s.
+        public var checkpointRecheckInterval: Duration
 
         public init(
             maximumBatchEvents: Int = 10_000, batchDelay: Duration = .milliseconds(5), backoff: RetryBackoff = RetryBackoff(),
             batchDeadline: Duration = .seconds(30), failureDemoAttempts: Int = 3, failureDemoDelay: Duration = .seconds(1),
-            localDeadLetterFile: String? = nil
+            localDeadLetterFile: String? = nil, checkpointRecheckInterval: Duration = .seconds(5)
         ) {
             self.maximumBatchEvents = maximumBatchEvents
             self.batchDelay = batchDelay
@@ -47,6 +58,7 @@ public final class Projector: Service, Sendable {
             self.failureDemoAttempts = failureDemoAttempts
             self.failureDemoDelay = failureDemoDelay
             self.localDeadLetterFile = localDeadLetterFile
+            self.checkpointRecheckInterval = checkpointRecheckInterval
         }
     }
 
@@ -98,6 +110,8 @@ public final class Projector: Service, Sendable {
 
     /// Projects from `start` until the checkpoint reaches `end` (e.g. the log's end when a replay began),
     /// retrying through failures, then returns. `progress` is called after every batch.
+    ///
+    /// - Throws: ``ProjectorRefusal`` when the log disagrees with what the database witnessed of it.
     public func drain(
         from start: DrainStart = .checkpoint, to end: UInt64, progress: (@Sendable (ProjectorStatusBoard.Snapshot) -> Void)? = nil
     ) async throws {
@@ -118,7 +132,12 @@ public final class Projector: Service, Sendable {
         /// Commits left before a direct COPY is tried again, after one met a digest already in the table
         /// (a replay of rows that are there would otherwise send every batch twice).
         var commitsBeforeDirectCopy = 0
+        /// Ends of the batches read from the log and not yet witnessed, with their hashes, in order: what the
+        /// next commit witnesses (the last one at or below its end).
+        var chainPoints: [ChainPoint] = []
     }
+
+
 
     /// How many commits go the careful way after a direct COPY met a digest already in the table.
     private static let commitsBetweenDirectCopyTries = 16
@@ -134,16 +153,25 @@ public final class Projector: Service, Sendable {
         var session: Session?
         // A replay re-sends from an offset below the checkpoint; after a reconnect it resumes where it got to.
         var replayPosition: UInt64? = if case .offset(let offset) = start { offset } else { nil }
+        // The checkpoint as this process last committed or read it: a database that shows less went back.
+        var knownCheckpoint: UInt64?
         var pending: [LogRecord] = []
         var failures = 0
+        var movesInARow = 0
+        var lastRefusal: String?
         while !Task.isCancelled {
             do {
                 if faults?.databaseUnreachable == true {
                     throw PostgresError(code: .unreachable, message: FaultSwitch.drillMessage)
                 }
                 if session == nil {
-                    session = try await openSession(replayFrom: replayPosition)
+                    session = try await openSession(replayFrom: replayPosition, known: knownCheckpoint)
+                    knownCheckpoint = session!.checkpoint
                     pending = []
+                    if lastRefusal != nil {
+                        logger.notice("the log agrees with the database again; projecting")
+                        lastRefusal = nil
+                    }
                 }
                 if pending.isEmpty {
                     if let stopAt, session!.committedEnd >= stopAt { break }
@@ -154,7 +182,7 @@ public final class Projector: Service, Sendable {
                         // A drain ends where the log does; so does any projection of a log that will not grow
                         // any more (closed, or a snapshot of a directory): waiting would return at once, forever.
                         if stopAt != nil || !source.mayGrow, source.endOffset <= position { break }
-                        await source.waitForEnd(beyond: position)
+                        try await waitForEnd(beyond: position, session: session!)
                         continue
                     }
                     if (pending.count < configuration.maximumBatchEvents) && (configuration.batchDelay > .zero) {
@@ -169,8 +197,10 @@ public final class Projector: Service, Sendable {
                 let (seconds, attoseconds) = (ContinuousClock.now - started).components
                 metrics.batchDuration.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
                 if replayPosition != nil { replayPosition = session!.committedEnd }
+                knownCheckpoint = session!.checkpoint
                 pending = []
                 failures = 0
+                movesInARow = 0
                 status.update { snapshot in
                     snapshot.connected = true
                     snapshot.lastError = nil
@@ -181,6 +211,34 @@ public final class Projector: Service, Sendable {
                 progress?(status.snapshot)
             } catch is CancellationError {
                 break
+            } catch is CheckpointMoved {
+                // The row is not where this projector left it (a rewind, a vanished row, another process):
+                // look again at once, so that a rewind heals without delay; back off only if it keeps moving.
+                movesInARow += 1
+                if let connection = session?.connection { await connection.close() }
+                session = nil
+                if movesInARow > 1 { try? await Task.sleep(for: configuration.backoff.delay(afterFailures: movesInARow - 1)) }
+            } catch let refused as ProjectorRefusal {
+                // A drain (`replay`) says so and ends; a running node waits for the log to be put right or
+                // adopted, looking again with backoff.
+                if stopAt != nil {
+                    if let connection = session?.connection { await connection.close() }
+                    throw refused
+                }
+                failures += 1
+                if refused.message != lastRefusal {
+                    logger.error("projection refused: the log disagrees with the database", metadata: ["reason": "\(refused.message)"])
+                    lastRefusal = refused.message
+                }
+                metrics.failures.increment()
+                status.update { snapshot in
+                    snapshot.connected = true
+                    snapshot.lastError = refused.message
+                    snapshot.consecutiveFailures += 1
+                }
+                if let connection = session?.connection { await connection.close() }
+                session = nil
+                try? await Task.sleep(for: configuration.backoff.delay(afterFailures: failures))
             } catch let staged as StagedFailure {
                 recordFailure(staged.message, pending: pending, staged: true)
                 try? await Task.sleep(for: configuration.failureDemoDelay)
@@ -200,24 +258,38 @@ public final class Projector: Service, Sendable {
         if let connection = session?.connection { await connection.close() }
     }
 
-    private func openSession(replayFrom: UInt64?) async throws -> Session {
+    private func openSession(replayFrom: UInt64?, known: UInt64?) async throws -> Session {
         let deadline = ContinuousClock.now + configuration.batchDeadline
         let connection = try await PostgresConnection.connect(
             database.connectionString, options: database.options, logger: logger)
         do {
-            let checkpoint = try await ProjectionStatements.readCheckpoint(node: node, on: connection, deadline: deadline)
+            let row = try await ProjectionStatements.readCheckpoint(node: node, on: connection, deadline: deadline)
+            let checkpoint = row.nextOffset
             let end = source.endOffset
-            guard checkpoint <= end else {
-                throw PostgresError(
-                    code: .misuse,
-                    message: "The database says node \(node) was projected up to offset \(checkpoint), but its log ends at \(end). Two nodes may share this node id, or the log was replaced. Projection is paused: give each node its own id, or restore the log that belongs to this id.")
+            let reader = try judgeLog(against: row, end: end)
+            if let known, checkpoint < known {
+                // The database went back in time: what this projector committed from `checkpoint` on is gone
+                // (or the whole row, which comes back at 0). Everything from there is sent again; rows still
+                // there are left alone.
+                logger.warning(
+                    "the database went back in time; re-sending what it lost",
+                    metadata: ["committed": "\(known)", "database_checkpoint": "\(checkpoint)", "events": "\(known - checkpoint)"])
+                metrics.rewinds.increment()
+                try await ProjectionStatements.recordRewind(node: node, from: known, to: checkpoint, on: connection, deadline: deadline)
+            } else if let known, checkpoint > known {
+                logger.warning(
+                    "the checkpoint moved ahead of this projector: another process projects this node",
+                    metadata: ["committed": "\(known)", "database_checkpoint": "\(checkpoint)"])
             }
             projection?.recordProjected(below: checkpoint)
             // A replay goes on below the checkpoint; once it reaches it, it is an ordinary resume.
             let replaying = replayFrom.map { $0 < checkpoint } ?? false
             let from = replaying ? replayFrom! : checkpoint
-            let reader = try source.makeReader(from: from)
+            try reader.seek(to: from)
+            let rewound = known.map { checkpoint < $0 } ?? false
             status.update { snapshot in
+                // In one update with the checkpoint it concerns, so that no one sees the count without it.
+                if rewound { snapshot.rewindsHealed += 1 }
                 snapshot.connected = true
                 snapshot.checkpoint = checkpoint
                 snapshot.position = from
@@ -237,6 +309,52 @@ public final class Projector: Service, Sendable {
         }
     }
 
+    /// Checks the log against the database's row (the witness, and that the log reaches the checkpoint) and
+    /// returns a reader of it; throws ``ProjectorRefusal`` when the two disagree.
+    private func judgeLog(against row: CheckpointRow, end: UInt64) throws -> LogReader {
+        let logStart = try LogStart.read(directory: source.directory)
+        let reader = try source.makeReader(from: max(logStart.offset, min(row.nextOffset, end)))
+        var logHash: ChainHash?
+        if let witness = row.witness, witness.offset >= logStart.offset, witness.offset <= end {
+            logHash = try reader.chainHash(at: witness.offset)
+        }
+        let verdict = LogWitness.judge(
+            checkpoint: row.nextOffset, witness: row.witness, logEnd: end, logStart: logStart.offset, logHash: logHash)
+        if let refusal = LogWitness.refusal(verdict, node: node, directory: source.directory) {
+            throw ProjectorRefusal(message: refusal)
+        }
+        guard row.nextOffset >= logStart.offset else {
+            throw ProjectorRefusal(
+                message: "The database has projected node \(node) only up to offset \(row.nextOffset), but its log in \(source.directory) starts at offset \(logStart.offset): the events in between were archived and are not on this node. Send them from the archive (or restore the database from a later backup); projection of this node is paused.")
+        }
+        return reader
+    }
+
+    /// Waits for the log to grow past `position`. Meanwhile it looks at the checkpoint row every
+    /// `checkpointRecheckInterval`: a row that changed (a rewind, a vanished row) ends the session, and a dead
+    /// connection shows itself.
+    private func waitForEnd(beyond position: UInt64, session: Session) async throws {
+        while !Task.isCancelled {
+            let grew = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    await self.source.waitForEnd(beyond: position)
+                    return true
+                }
+                group.addTask {
+                    try? await Task.sleep(for: self.configuration.checkpointRecheckInterval)
+                    return false
+                }
+                let first = await group.next() ?? true
+                group.cancelAll()
+                return first
+            }
+            if grew || Task.isCancelled { return }
+            let now = try await ProjectionStatements.currentCheckpoint(
+                node: node, on: session.connection, deadline: .now + configuration.batchDeadline)
+            if now != session.checkpoint { throw CheckpointMoved() }
+        }
+    }
+
     /// Up to `limit` records below `end` that are readable now, without waiting.
     private func takeAvailable(_ session: inout Session, limit: Int, below end: UInt64?) throws -> [LogRecord] {
         var records: [LogRecord] = []
@@ -248,6 +366,7 @@ public final class Projector: Service, Sendable {
         }
         session.leftover = take(from: session.leftover)
         while records.count < limit, session.leftover.isEmpty, let more = try session.reader.nextRecords() {
+            if let point = session.reader.lastChainPoint { session.chainPoints.append(point) }
             session.leftover = take(from: more[...])
             if let end, let next = session.leftover.first, next.offset >= end { break }
         }
@@ -256,8 +375,11 @@ public final class Projector: Service, Sendable {
 
     // MARK: - Writing one batch
 
+    /// Decodes the records and commits them in order: the rows of a run of events in one transaction with the
+    /// checkpoint; an event the projector cannot read goes to the dead letters on its own. Every kind of row a
+    /// batch writes is gathered here, in one ``ProjectionBatch``.
     private func write(_ records: [LogRecord], session: inout Session) async throws {
-        var run: [ProjectableEvent] = []
+        var run = ProjectionBatch()
         var runStart = records[0].offset
         for record in records {
             let decoded: LoggedEvent
@@ -266,36 +388,44 @@ public final class Projector: Service, Sendable {
             } catch {
                 try await commit(run, from: runStart, to: record.offset, session: &session)
                 try await deadLetter(record, digest: nil, sqlState: nil, reason: "The projector could not read this event: \(error)", session: &session)
-                run = []
+                run = ProjectionBatch()
                 runStart = record.offset + 1
                 continue
             }
+            // Events of other types need no row; the checkpoint moves past them with the run.
             if let event = decoded.reservationEvent {
-                run.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
+                run.reservations.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
             }
         }
         try await commit(run, from: runStart, to: records[records.count - 1].offset + 1, session: &session)
     }
 
-    /// Commits `events` (all events of `start..<end` that need a row), splitting the range when the database
-    /// refuses the data, so that one poison event is found and set aside.
-    private func commit(_ events: [ProjectableEvent], from start: UInt64, to end: UInt64, session: inout Session) async throws {
+    /// The chain point a commit up to `end` witnesses: the last batch end read at or below it.
+    private func witness(upTo end: UInt64, in session: Session) -> ChainPoint? {
+        session.chainPoints.last { $0.offset <= end }
+    }
+
+    /// Commits `batch` (the rows of all events of `start..<end` that need one), splitting the range when the
+    /// database refuses the data, so that one poison event is found and set aside.
+    private func commit(_ batch: ProjectionBatch, from start: UInt64, to end: UInt64, session: inout Session) async throws {
         guard start < end else { return }
-        try stageDemoFailure(events)
+        try stageDemoFailure(batch.reservations)
         do {
             let outcome = try await ProjectionStatements.commit(
-                events, end: end, logEnd: source.endOffset, node: node, rule: session.rule,
-                wantOutcomes: projection != nil, tryDirectCopy: session.commitsBeforeDirectCopy == 0,
-                on: session.connection, deadline: .now + configuration.batchDeadline)
+                batch, end: end, logEnd: source.endOffset, node: node, rule: session.rule,
+                witness: witness(upTo: end, in: session), wantOutcomes: projection != nil,
+                tryDirectCopy: session.commitsBeforeDirectCopy == 0, on: session.connection,
+                deadline: .now + configuration.batchDeadline)
             session.commitsBeforeDirectCopy =
                 outcome.directCopyConflicted
                 ? Self.commitsBetweenDirectCopyTries : max(0, session.commitsBeforeDirectCopy - 1)
             advance(session: &session, to: end)
-            report(events, outcome: outcome)
-        } catch let error as PostgresError where error.code == .dataRefused && !events.isEmpty {
-            guard events.count > 1 else {
+            report(batch.reservations, outcome: outcome)
+        } catch let error as PostgresError where error.code == .dataRefused && !batch.isEmpty {
+            let offsets = batch.offsets
+            guard offsets.count > 1 else {
                 // Found it: set this event aside, then move past the events after it that need no row.
-                let poison = events[0]
+                let poison = batch.reservations[0]
                 logger.error(
                     "the database refused an event; it goes to cafe.dead_letters",
                     metadata: ["offset": "\(poison.offset)", "error": "\(error.message)"])
@@ -303,17 +433,13 @@ public final class Projector: Service, Sendable {
                     offset: poison.offset, digest: poison.event.digest.description,
                     eventJSON: String(decoding: poison.line, as: UTF8.self), sqlState: error.sqlState,
                     reason: error.serverMessage ?? error.message, session: &session)
-                try await commit([], from: poison.offset + 1, to: end, session: &session)
+                try await commit(ProjectionBatch(), from: poison.offset + 1, to: end, session: &session)
                 return
             }
-            let middle = events.count / 2
-            let split = events[middle].offset
-            try await commit(Array(events[..<middle]), from: start, to: split, session: &session)
-            try await commit(Array(events[middle...]), from: split, to: end, session: &session)
-        } catch is CheckpointMoved {
-            throw PostgresError(
-                code: .server,
-                message: "The checkpoint of node \(node) moved while this projector was writing: another process projects the same node. Resuming from the new checkpoint.")
+            let split = offsets[offsets.count / 2]
+            let halves = batch.split(at: split)
+            try await commit(halves.below, from: start, to: split, session: &session)
+            try await commit(halves.from, from: split, to: end, session: &session)
         }
     }
 
@@ -325,13 +451,14 @@ public final class Projector: Service, Sendable {
         do {
             try await ProjectionStatements.deadLetter(
                 offset: offset, digest: digest, eventJSON: eventJSON, sqlState: sqlState, reason: reason,
-                logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
-                deadline: .now + configuration.batchDeadline)
+                logEnd: source.endOffset, node: node, rule: session.rule, witness: witness(upTo: offset + 1, in: session),
+                on: session.connection, deadline: .now + configuration.batchDeadline)
         } catch let error as PostgresError where error.code == .dataRefused {
             // Not even the dead-letter table takes it (e.g. a NUL byte): keep it in a local file instead.
             try writeLocalDeadLetter(offset: offset, eventJSON: eventJSON, reason: "\(reason); dead-letter table refused it too: \(error.message)")
             try await ProjectionStatements.skip(
-                to: offset + 1, logEnd: source.endOffset, node: node, rule: session.rule, on: session.connection,
+                to: offset + 1, logEnd: source.endOffset, node: node, rule: session.rule,
+                witness: witness(upTo: offset + 1, in: session), on: session.connection,
                 deadline: .now + configuration.batchDeadline)
         }
         advance(session: &session, to: offset + 1)
@@ -356,6 +483,7 @@ public final class Projector: Service, Sendable {
 
     private func advance(session: inout Session, to end: UInt64) {
         session.committedEnd = end
+        session.chainPoints.removeAll { $0.offset <= end }
         session.checkpoint = max(session.checkpoint, end)
         if case .advance = session.rule { session.rule = .advance(from: session.checkpoint) }
         let checkpoint = session.checkpoint
@@ -440,6 +568,10 @@ public final class Projector: Service, Sendable {
     }
 
     private func describe(_ error: any Error) -> String {
+        if let error = error as? PostgresError, let sqlState = error.sqlState, ["42P01", "42703"].contains(sqlState) {
+            // undefined_table, undefined_column: the database's schema is older than this release.
+            return "\(error.message) The database's schema is older than this release of the projector: run `rananeeti db migrate` against it."
+        }
         if let error = error as? PostgresError { return error.message }
         if let error = error as? LogError { return error.message }
         return "\(error)"

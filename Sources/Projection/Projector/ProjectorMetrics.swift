@@ -9,6 +9,8 @@ struct ProjectorMetrics {
     let duplicate: Counter
     let deadLettered: Counter
     let failures: Counter
+    /// Rewinds of the database found and healed (the checkpoint row behind what this projector committed).
+    let rewinds: Counter
     let batchDuration: Timer
 
     init(node: String) {
@@ -20,6 +22,7 @@ struct ProjectorMetrics {
         duplicate = Counter(label: "rananeeti_projector_events_total", dimensions: dimensions + [("outcome", "duplicate")])
         deadLettered = Counter(label: "rananeeti_projector_events_total", dimensions: dimensions + [("outcome", "dead_letter")])
         failures = Counter(label: "rananeeti_projector_failures_total", dimensions: dimensions)
+        rewinds = Counter(label: "rananeeti_projector_rewinds_total", dimensions: dimensions)
         batchDuration = Timer(label: "rananeeti_projector_batch_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
     }
 }

@@ -5,6 +5,8 @@ import Synchronization
 /// Where the projector reads events: the node's open log (tailing it), or a log directory on its own (for
 /// `rananeeti replay`, which drains what is there and stops).
 public protocol ProjectorSource: Sendable {
+    /// The log's directory (the node's data directory).
+    var directory: String { get }
     /// A reader positioned at `offset`.
     func makeReader(from offset: UInt64) throws -> LogReader
     /// The offset after the last durable event.

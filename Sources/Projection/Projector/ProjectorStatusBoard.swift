@@ -20,6 +20,8 @@ public final class ProjectorStatusBoard: Sendable {
         public var eventsDuplicate: UInt64 = 0
         public var eventsDeadLettered: UInt64 = 0
         public var batches: UInt64 = 0
+        /// Rewinds of the database this projector found and healed (see ``Projector``).
+        public var rewindsHealed: UInt64 = 0
 
         public var lagEvents: UInt64 { logEnd - min(logEnd, checkpoint ?? 0) }
     }

@@ -7,7 +7,9 @@ enum ArchivedHistory {
     /// longer on the local disk are downloaded into a scratch directory beside links to the local ones, and the
     /// whole is verified from its first segment; a segment in both places must be the same bytes (its BLAKE2b in
     /// the archive's metadata). Places in the report name the archive's object or the local file.
-    static func verify(directory: String, options: ArchiveOptions) throws -> LogVerifier.Report {
+    static func verify(
+        directory: String, options: ArchiveOptions, checks: LogVerifier.Options = LogVerifier.Options()
+    ) throws -> LogVerifier.Report {
         let node = (try? String(contentsOfFile: directory + "/node-id", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let store = try options.store(defaultPrefix: node)
@@ -40,7 +42,7 @@ enum ArchivedHistory {
                 try FileManager.default.createSymbolicLink(atPath: scratch + "/" + index, withDestinationPath: directory + "/" + index)
             }
         }
-        var report = try LogVerifier.verify(directory: scratch)
+        var report = try LogVerifier.verify(directory: scratch, options: checks)
         // Name each place where it really is.
         func located(_ path: String) -> String {
             let name = (path as NSString).lastPathComponent
