@@ -254,6 +254,10 @@ struct DrainCommand: AsyncParsableCommand {
                 do {
                     try await projector.drain(to: end)
                     return true
+                } catch let refusal as ProjectorRefusal {
+                    // Not a matter of time: the log disagrees with the database's witness (see the message).
+                    warn(refusal.message)
+                    return false
                 } catch {
                     return false
                 }

@@ -8,7 +8,7 @@ import TestSupport
 /// `rananeeti log verify` and the independent verifier (`tools/verify_log.py`, written from the format and event
 /// pages alone) give the same verdict, at the same file and byte, on every case the pages describe: each case
 /// is a log whose batches hash and chain correctly, so that only the checks beyond the hashes can find it.
-@Suite("Verify: everything the format and event pages promise, two verifiers agreeing")
+@Suite("Verify: everything the format and event pages promise, two verifiers agreeing", .timeLimit(.minutes(5)))
 struct VerifyAgreementTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path

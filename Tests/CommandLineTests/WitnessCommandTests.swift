@@ -6,7 +6,7 @@ import TestSupport
 
 /// The database witnesses each log's chain: `log verify --against-database`, `db status`, `replay` on a log
 /// that is behind, and `db adopt-log`, as an operator and an auditor run them.
-@Suite("Witness commands")
+@Suite("Witness commands", .timeLimit(.minutes(5)))
 struct WitnessCommandTests {
     let binary: String
 

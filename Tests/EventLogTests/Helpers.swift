@@ -129,7 +129,7 @@ struct IndependentReport: Equatable, CustomStringConvertible {
 
 /// Runs the independent verifier (`tools/verify_log.py`) on `directory`.
 func independentReport(_ directory: String, _ options: [String] = []) throws -> IndependentReport {
-    let script = LogFormatTests.independentReader
+    let script = LogFormatTests.repositoryRoot + "/tools/verify_log.py"
     let result = try run("/usr/bin/env", ["python3", script, directory, "--json"] + options)
     let object = try JSONSerialization.jsonObject(with: result.output) as? [String: Any] ?? [:]
     return IndependentReport(

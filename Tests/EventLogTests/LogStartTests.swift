@@ -6,7 +6,7 @@ import TestSupport
 
 /// A log says where it starts: offset 0, or the offset and chain hash of its start record once its oldest
 /// segments are archived (`docs/LOG_FORMAT.md`, "Where a log starts"). Both verifiers hold it to that.
-@Suite("Where a log starts")
+@Suite("Where a log starts", .timeLimit(.minutes(5)))
 struct LogStartTests {
     /// A closed log of several small segments; returns the segment file names.
     func makeLog(_ dir: TemporaryDirectory) async throws -> [String] {

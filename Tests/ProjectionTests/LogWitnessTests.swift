@@ -3,7 +3,7 @@ import Projection
 import Testing
 
 /// The decision a projector, `log verify --against-database` and `db adopt-log` share, without any I/O.
-@Suite("Log witness")
+@Suite("Log witness", .timeLimit(.minutes(1)))
 struct LogWitnessTests {
     let hash = ChainHash(hex: String(repeating: "ab", count: 32))!
     let other = ChainHash(hex: String(repeating: "cd", count: 32))!

@@ -10,11 +10,11 @@ import TestSupport
 /// The database goes back in time under a running node: restored in place from a dump, replaced by a fresh
 /// server restored from it (a failover that lost the last commits), or its checkpoint row vanishes. Every
 /// acknowledged reservation must come back by itself, exactly once, within `healingDeadline`.
-@Suite("Projector: the database goes back in time")
+@Suite("Projector: the database goes back in time", .timeLimit(.minutes(5)))
 struct ProjectorRewindTests {
     /// The promise of `docs/RELIABILITY.md`: once the database answers again, everything it lost is back
     /// within this time (the projector's backoff is capped at 15 s in production; these tests use 500 ms).
-    static let healingDeadline: Duration = .seconds(60)
+    static let healingDeadline: Duration = TestTiming.margin(.seconds(60))
 
     @Test("restored in place from a dump taken under load: every acknowledged reservation back once, the rewind counted")
     func restoredInPlace() async throws {
@@ -209,27 +209,17 @@ struct ProjectorRewindTests {
     }
 }
 
-/// Waits until `condition` holds for the projector's status, or fails the test after `limit`.
+/// Waits until `condition` holds for the projector's status, or fails the test, saying what it waited for,
+/// after `limit`.
 func waitFor(
-    _ what: String, status: ProjectorStatusBoard, within limit: Duration = .seconds(60),
+    _ what: String, status: ProjectorStatusBoard, within limit: Duration = TestTiming.patience,
     until condition: @escaping @Sendable (ProjectorStatusBoard.Snapshot) -> Bool
 ) async throws {
-    let held = await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            await status.wait(until: condition)
-            return !Task.isCancelled
-        }
-        group.addTask {
-            try? await Task.sleep(for: limit)
-            return false
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        return first
-    }
-    if !held {
-        Issue.record("waited \(limit) for \(what); the projector says: \(status.snapshot)")
-        throw CancellationError()
+    do {
+        try await status.wait(timeout: limit, until: condition)
+    } catch let timedOut as ProjectorStatusBoard.WaitTimedOut {
+        Issue.record("waited for \(what): \(timedOut)")
+        throw timedOut
     }
 }
 

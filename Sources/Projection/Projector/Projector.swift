@@ -219,12 +219,6 @@ public final class Projector: Service, Sendable {
                 session = nil
                 if movesInARow > 1 { try? await Task.sleep(for: configuration.backoff.delay(afterFailures: movesInARow - 1)) }
             } catch let refused as ProjectorRefusal {
-                // A drain (`replay`) says so and ends; a running node waits for the log to be put right or
-                // adopted, looking again with backoff.
-                if stopAt != nil {
-                    if let connection = session?.connection { await connection.close() }
-                    throw refused
-                }
                 failures += 1
                 if refused.message != lastRefusal {
                     logger.error("projection refused: the log disagrees with the database", metadata: ["reason": "\(refused.message)"])
@@ -238,6 +232,9 @@ public final class Projector: Service, Sendable {
                 }
                 if let connection = session?.connection { await connection.close() }
                 session = nil
+                // A drain (`replay`, `drain`) says so and ends; a running node waits for the log to be put
+                // right or adopted, looking again with backoff.
+                if stopAt != nil { throw refused }
                 try? await Task.sleep(for: configuration.backoff.delay(afterFailures: failures))
             } catch let staged as StagedFailure {
                 recordFailure(staged.message, pending: pending, staged: true)
