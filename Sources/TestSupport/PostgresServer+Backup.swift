@@ -22,7 +22,9 @@ extension PostgresServer {
         try await self.executeAsSuperuser("CREATE DATABASE \(quoted)")
         try await Self.runClient(
             "pg_restore",
-            ["--single-transaction", "--exit-on-error", "--no-owner", "--dbname=" + self.connectionString(database: database), path])
+            // Without owners and grants: roles belong to a cluster, and a fresh server has none of the old one's.
+            ["--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
+             "--dbname=" + self.connectionString(database: database), path])
     }
 
     /// Runs a PostgreSQL client program and fails with its output when it fails or outlives its deadline.

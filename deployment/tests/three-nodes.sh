@@ -21,7 +21,17 @@
 #      projectors' counters add up (rows inserted = rows in the table: an event written twice would count
 #      twice, since ordrdgst is UNIQUE and the table itself cannot hold a digest twice; inserted + duplicate =
 #      events appended); each node's checkpoint is at its log's end; reads answer from the database again.
-#   5. the nodes stop on SIGTERM with exit status 0, and `rananeeti log verify` passes on each log.
+#   5. the database goes back in time under load (docs/RELIABILITY.md, promise 8), with no command typed:
+#      a. `pg_dump` while reservations keep coming, more of them projected, then the database restored in
+#         place from the dump (dropped with its sessions, created, `pg_restore` in one transaction);
+#      b. a second dump, more projected, then the server stopped `-m immediate` and a fresh server started
+#         from the dump on another port, which the nodes know as the second host of their multi-host
+#         connection string (as a failover to a replica that lost the last commits).
+#      After each, within the healing deadline (60 s times RANANEETI_TEST_SLACK): every node's lag 0, and the
+#      checks of 4 again (every acknowledged digest there, nothing else, contents, counters, checkpoints at
+#      the logs' ends); the rewinds counted in the database (`db status`).
+#   6. the nodes stop on SIGTERM with exit status 0; `rananeeti log verify --against-database` passes on each
+#      log (the database's witness agrees with it).
 #
 # The accept deadline is 3 s (a debug build answers in about 0.2 s on a busy 2-core machine), times
 # RANANEETI_TEST_SLACK (default 1; as in the Swift tests, docs/TESTING.md): a bound on waiting, not a measure
@@ -38,13 +48,17 @@
 #                                                                      counters no longer match the table
 #   changed-notes   change the notes of one row                     -> "rows whose content differs"
 #   skip-restart    never start PostgreSQL again                    -> lag never reaches 0
+#   lost-row        delete a row once a rewind has healed           -> "acknowledged but not in cafe.ordersraw"
+# (The rewinds of 5 run only without sabotage, or with lost-row, to keep the sabotaged runs short.)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${RANANEETI_BIN:-$ROOT/.build/debug/rananeeti}
 SABOTAGE=${RANANEETI_THREE_NODES_SABOTAGE:-}
 NODES=3
-ACCEPT_DEADLINE_SECONDS=$(awk -v s="${RANANEETI_TEST_SLACK:-1}" 'BEGIN { if (s + 0 < 1) s = 1; printf "%.2f", 3.0 * s }')
+SLACK=${RANANEETI_TEST_SLACK:-1}
+ACCEPT_DEADLINE_SECONDS=$(awk -v s="$SLACK" 'BEGIN { if (s + 0 < 1) s = 1; printf "%.2f", 3.0 * s }')
+HEAL_DEADLINE_SECONDS=$(awk -v s="$SLACK" 'BEGIN { if (s + 0 < 1) s = 1; printf "%d", 60 * s }')
 
 # Only the settings given here: nothing from the caller's environment may point a node elsewhere.
 unset RANANEETI_DATABASE RANANEETI_DATA_DIR RANANEETI_NODE_ID RANANEETI_LISTEN RANANEETI_ADMIN_TOKEN \
@@ -56,16 +70,19 @@ say() { printf '[%3ds] %s\n' "$((SECONDS - started))" "$*"; }
 die() { echo "three-nodes: FAILED: $*" >&2; exit 1; }
 
 [ -x "$BIN" ] || die "no executable at $BIN (build it: swift build --product rananeeti)"
-for tool in curl jq psql python3; do
+for tool in curl jq psql pg_dump pg_restore python3; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (scripts/install-system-packages installs it)"
 done
 
 T=$(mktemp -d /tmp/rananeeti-three-nodes.XXXXXX)
 PIDS=()
 PG_DIR=""
+PG_DIR2=""
+LOAD_PID=""
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
+    if [ -n "$LOAD_PID" ]; then kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; fi
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -73,6 +90,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [ -n "$PG_DIR" ]; then "$ROOT/scripts/private-postgres" stop "$PG_DIR" || true; fi
+    if [ -n "$PG_DIR2" ]; then "$ROOT/scripts/private-postgres" stop "$PG_DIR2" || true; fi
     if [ "$rc" -ne 0 ]; then
         for f in "$T"/node-*.log; do
             [ -f "$f" ] || continue
@@ -104,11 +122,15 @@ DB=$PRIVATE_PG_URL
 say "PostgreSQL on port $PRIVATE_PG_PORT"
 "$BIN" db migrate --database "$DB" > "$T/migrate.log" 2>&1 || { cat "$T/migrate.log" >&2; die "rananeeti db migrate failed"; }
 
+# The nodes know two hosts, as with an Aurora cluster endpoint: this server, and the port where a fresh one
+# takes over in 5b (nothing listens there until then).
+PG_PORT2=$(free_port)
+NODE_DB="host=127.0.0.1,127.0.0.1 port=$PRIVATE_PG_PORT,$PG_PORT2 user=postgres dbname=postgres target_session_attrs=read-write"
 PORTS=()
 for i in $(seq "$NODES"); do
     port=$(free_port)
     PORTS[i]=$port
-    "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$T/node-$i" --node-id "node-$i" --database "$DB" \
+    "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$T/node-$i" --node-id "node-$i" --database "$NODE_DB" \
         > "$T/node-$i.log" 2>&1 &
     PIDS[i]=$!
 done
@@ -254,14 +276,19 @@ if [ "$SABOTAGE" != skip-restart ]; then
     "$ROOT/scripts/private-postgres" restart "$PG_DIR"
     say "PostgreSQL started again on port $PRIVATE_PG_PORT"
 fi
-deadline=$((SECONDS + 90))
-pending=all
-while [ "$SECONDS" -lt "$deadline" ]; do
-    pending=""
+# lags: each node's projection.lagEvents from /readyz, "node-N:LAG" for those not at 0 (empty when all are).
+lags() {
+    local i lag pending=""
     for i in $(seq "$NODES"); do
         lag=$(curl -fsS --max-time 2 "$(url "$i")/readyz" 2>/dev/null | jq -r '.projection.lagEvents' 2>/dev/null || echo "?")
         [ "$lag" = 0 ] || pending="$pending node-$i:$lag"
     done
+    echo "$pending"
+}
+deadline=$((SECONDS + 90))
+pending=all
+while [ "$SECONDS" -lt "$deadline" ]; do
+    pending=$(lags)
     [ -z "$pending" ] && break
     sleep 0.2
 done
@@ -281,36 +308,44 @@ if [ "$SABOTAGE" = changed-notes ]; then
 fi
 
 sql() { psql "$DB" -v ON_ERROR_STOP=1 -qAt -F $'\t' -c "$1"; }
-cut -f2 "$ACKS" | sort -u > "$T/acked"
-sql "SELECT ordrdgst FROM cafe.ordersraw ORDER BY 1" > "$T/in-table"
 
-# (No check for a digest twice in the table: ordrdgst is UNIQUE, so that cannot happen; an event written twice
-# shows in the projectors' counters below.)
-missing=$(comm -23 "$T/acked" "$T/in-table")
-[ -z "$missing" ] || check "acknowledged but not in cafe.ordersraw, $(some "$missing")"
-extra=$(comm -13 "$T/acked" "$T/in-table")
-[ -z "$extra" ] || check "in cafe.ordersraw but acknowledged by no node, $(some "$extra")"
+# check_table LABEL: the table holds exactly what the nodes acknowledged, as it was sent, and the projectors'
+# counters and checkpoints add up.
+check_table() {
+    local label=$1 missing extra wrong appended rows inserted duplicate dead nodes_at_end
+    cut -f2 "$ACKS" | sort -u > "$T/acked"
+    sql "SELECT ordrdgst FROM cafe.ordersraw ORDER BY 1" > "$T/in-table"
 
-# Each row holds what was sent: digest, name, party size, date and time, notes.
-cat "$T"/up-*.tsv "$T"/down-*.tsv | awk -F '\t' '{ sub("T", " ", $5); print $2 "\t" $3 "\t" $4 "\t" $5 ":00\t" $7 }' \
-    | sort -u > "$T/sent-rows"
-sql "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD HH24:MI:SS'), coalesce(ordrtxt, '')
-     FROM cafe.ordersraw" | sort > "$T/table-rows"
-wrong=$(comm -13 "$T/sent-rows" "$T/table-rows" | grep -v -F -f <(echo "$extra" | sed '/^$/d') 2>/dev/null || true)
-[ -z "$wrong" ] || check "rows whose content differs from what was sent: $(head -n 3 <<<"$wrong" | tr '\n' ' ')"
+    # (No check for a digest twice in the table: ordrdgst is UNIQUE, so that cannot happen; an event written twice
+    # shows in the projectors' counters below.)
+    missing=$(comm -23 "$T/acked" "$T/in-table")
+    [ -z "$missing" ] || check "$label: acknowledged but not in cafe.ordersraw, $(some "$missing")"
+    extra=$(comm -13 "$T/acked" "$T/in-table")
+    [ -z "$extra" ] || check "$label: in cafe.ordersraw but acknowledged by no node, $(some "$extra")"
 
-# The projectors' own accounting: every 201 appended one event; each event was inserted once or found there.
-appended=$(awk -F '\t' '$3 == 201' "$ACKS" | wc -l)
-read -r rows inserted duplicate dead nodes_at_end < <(sql "
-    SELECT (SELECT count(*) FROM cafe.ordersraw), sum(events_inserted), sum(events_duplicate),
-           sum(events_dead_lettered), count(*) FILTER (WHERE next_offset = log_end_offset)
-    FROM cafe.projector_checkpoints WHERE node_id LIKE 'node-%'" | tr '\t' ' ')
-[ "$inserted" = "$rows" ] || check "the projectors inserted $inserted rows but the table holds $rows"
-[ "$((inserted + duplicate))" = "$appended" ] \
-    || check "the projectors saw $inserted inserted + $duplicate duplicate events; the nodes appended $appended"
-[ "$dead" = 0 ] || check "$dead events were dead-lettered"
-[ "$nodes_at_end" = "$NODES" ] || check "only $nodes_at_end of $NODES checkpoints are at their log's end"
-say "table: $rows rows for $(wc -l < "$T/acked") acknowledged digests; $appended events appended, $duplicate found there already"
+    # Each row holds what was sent: digest, name, party size, date and time, notes.
+    cat "$T"/up-*.tsv "$T"/down-*.tsv "$T"/rewind-sent.tsv | awk -F '\t' '{ sub("T", " ", $5); print $2 "\t" $3 "\t" $4 "\t" $5 ":00\t" $7 }' \
+        | sort -u > "$T/sent-rows"
+    sql "SELECT ordrdgst, ordrname, ordrppl, to_char(ordrdttm, 'YYYY-MM-DD HH24:MI:SS'), coalesce(ordrtxt, '')
+         FROM cafe.ordersraw" | sort > "$T/table-rows"
+    wrong=$(comm -13 "$T/sent-rows" "$T/table-rows" | grep -v -F -f <(echo "$extra" | sed '/^$/d') 2>/dev/null || true)
+    [ -z "$wrong" ] || check "$label: rows whose content differs from what was sent: $(head -n 3 <<<"$wrong" | tr '\n' ' ')"
+
+    # The projectors' own accounting: every 201 appended one event; each event was inserted once or found there.
+    appended=$(awk -F '\t' '$3 == 201' "$ACKS" | wc -l)
+    read -r rows inserted duplicate dead nodes_at_end < <(sql "
+        SELECT (SELECT count(*) FROM cafe.ordersraw), sum(events_inserted), sum(events_duplicate),
+               sum(events_dead_lettered), count(*) FILTER (WHERE next_offset = log_end_offset)
+        FROM cafe.projector_checkpoints WHERE node_id LIKE 'node-%'" | tr '\t' ' ')
+    [ "$inserted" = "$rows" ] || check "$label: the projectors inserted $inserted rows but the table holds $rows"
+    [ "$((inserted + duplicate))" = "$appended" ] \
+        || check "$label: the projectors saw $inserted inserted + $duplicate duplicate events; the nodes appended $appended"
+    [ "$dead" = 0 ] || check "$label: $dead events were dead-lettered"
+    [ "$nodes_at_end" = "$NODES" ] || check "$label: only $nodes_at_end of $NODES checkpoints are at their log's end"
+    say "$label: table: $rows rows for $(wc -l < "$T/acked") acknowledged digests; $appended events appended, $duplicate found there already"
+}
+: > "$T/rewind-sent.tsv"
+check_table "after the outage"
 
 # Reads come from the database again once it is back (the read path reconnects by itself).
 sample=$(awk -F '\t' '$4 == "down" { print $1 "\t" $2 }' "$ACKS" | head -n 1)
@@ -325,14 +360,112 @@ done
 [ "$source" != database ] || [ "$state" = confirmed ] || [ "$state" = duplicate ] \
     || check "a reservation taken during the outage is $state after the projection, expected confirmed/duplicate"
 
-# ---------------------------------------------------------------- 5. clean stop, intact logs
+# ---------------------------------------------------------------- 5. the database goes back in time
+# load: reservations posted to the nodes in turn until $T/load.stop appears; each acknowledgement is recorded
+# (phase "rewind") with what was sent. Taking a reservation never waits on the database, so every post must
+# be answered 201 whatever the database is doing; anything else goes to $T/load-failures.
+load() {
+    # Numbered on from the reservations of an earlier drill, so that every post is a new reservation.
+    local n node name people datetime notes body out code digest
+    n=$(wc -l < "$T/rewind-sent.tsv")
+    while [ ! -e "$T/load.stop" ]; do
+        node=$((n % NODES + 1))
+        name="Rewind guest $n"; people=$((n % 8 + 1)); datetime=$(printf '2026-11-%02dT18:30' $((n % 28 + 1)))
+        notes="rewind load $n"
+        body=$(printf '{"name":"%s","people":%d,"datetime":"%s","notes":"%s"}' "$name" "$people" "$datetime" "$notes")
+        out=$T/load.out
+        code=$(curl -sS -o "$out" -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+            --data-binary "$body" "$(url "$node")/api/v1/reservations" 2>/dev/null || echo 000)
+        if [ "$code" = 201 ]; then
+            digest=$(jq -r '.digest' "$out")
+            printf 'rw%d\t%s\t%s\t%d\t%s\t%s\t%s\n' "$n" "$digest" "$name" "$people" "$datetime" "$body" "$notes" \
+                >> "$T/rewind-sent.tsv"
+            printf '%s\t%s\t%s\t%s\n' "node-$node" "$digest" "$code" rewind >> "$ACKS"
+        else
+            echo "POST rw$n to node-$node: HTTP $code $(head -c 200 "$out" 2>/dev/null)" >> "$T/load-failures"
+        fi
+        n=$((n + 1))
+    done
+}
+start_load() { rm -f "$T/load.stop"; load & LOAD_PID=$!; }
+stop_load() { : > "$T/load.stop"; wait "$LOAD_PID" || true; LOAD_PID=""; }
+acked_under_load() { awk -F '\t' '$4 == "rewind"' "$ACKS" | wc -l; }
+# wait_for DESCRIPTION SECONDS COMMAND…: runs COMMAND until it succeeds, at most SECONDS.
+wait_for() {
+    local what=$1 limit=$2 until=$((SECONDS + $2))
+    shift 2
+    while [ "$SECONDS" -lt "$until" ]; do "$@" && return 0; sleep 0.2; done
+    die "$what: not within $limit s"
+}
+more_load() { [ "$(acked_under_load)" -ge "$1" ]; }
+rows_at_least() { [ "$(sql 'SELECT count(*) FROM cafe.ordersraw' 2>/dev/null || echo 0)" -ge "$1" ]; }
+# healed: every acknowledged digest in the table, and every node's lag 0.
+healed() {
+    cut -f2 "$ACKS" | sort -u > "$T/acked"
+    sql "SELECT ordrdgst FROM cafe.ordersraw ORDER BY 1" > "$T/in-table" 2>/dev/null || return 1
+    [ -z "$(comm -23 "$T/acked" "$T/in-table")" ] && [ -z "$(lags)" ]
+}
+# rewind_drill LABEL RESTORE: a dump under load, more projected, RESTORE (a function) run, more load, then
+# the table healed by itself within the deadline.
+rewind_drill() {
+    local label=$1 restore=$2 rewinds_before restored_at
+    rewinds_before=$(sql "SELECT coalesce(sum(rewinds_healed), 0) FROM cafe.projector_checkpoints")
+    start_load
+    wait_for "$label: reservations taken before the dump" 60 more_load $(( $(acked_under_load) + 20 ))
+    pg_dump --format=custom --file="$T/dump" --dbname="$DB" || die "$label: pg_dump failed"
+    # More reservations, projected after the dump: what the restore loses.
+    wait_for "$label: reservations projected after the dump" 60 rows_at_least $(( $(sql 'SELECT count(*) FROM cafe.ordersraw') + 20 ))
+    "$restore"
+    restored_at=$SECONDS
+    wait_for "$label: reservations taken after the restore" 60 more_load $(( $(acked_under_load) + 20 ))
+    stop_load
+    say "$label: restored; $(acked_under_load) reservations taken under load so far"
+    wait_for "$label: every acknowledged reservation back and every lag 0 (the healing deadline)" \
+        "$HEAL_DEADLINE_SECONDS" healed
+    say "$label: healed $((SECONDS - restored_at)) s after the restore (deadline $HEAL_DEADLINE_SECONDS s)"
+    if [ "$SABOTAGE" = lost-row ]; then
+        sql "DELETE FROM cafe.ordersraw WHERE ordrdgst = (SELECT max(ordrdgst) FROM cafe.ordersraw)" >/dev/null
+    fi
+    check_table "$label"
+    [ "$(sql "SELECT coalesce(sum(rewinds_healed), 0) FROM cafe.projector_checkpoints")" -gt "$rewinds_before" ] \
+        || check "$label: no projector counted a healed rewind"
+    if [ -s "$T/load-failures" ]; then
+        check "$label: posts not answered 201 under load: $(head -n 3 "$T/load-failures" | tr '\n' ' ')"
+        : > "$T/load-failures"
+    fi
+}
+restore_in_place() {
+    psql "host=127.0.0.1 port=$PRIVATE_PG_PORT user=postgres dbname=template1" -v ON_ERROR_STOP=1 -qAt \
+        -c "DROP DATABASE postgres WITH (FORCE)" -c "CREATE DATABASE postgres" >/dev/null
+    pg_restore --single-transaction --exit-on-error --dbname="$DB" "$T/dump" || die "pg_restore in place failed"
+}
+fresh_server_from_dump() {
+    "$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
+    eval "$("$ROOT/scripts/private-postgres" start "$PG_PORT2")"
+    PG_DIR2=$PRIVATE_PG_DIR
+    DB=$PRIVATE_PG_URL
+    # A fresh cluster: the roles of the old one are not there (a restore of the whole cluster would bring them).
+    pg_restore --single-transaction --exit-on-error --no-owner --no-privileges --dbname="$DB" "$T/dump" \
+        || die "pg_restore into the fresh server failed"
+}
+if [ -z "$SABOTAGE" ] || [ "$SABOTAGE" = lost-row ]; then
+    rewind_drill "restored in place" restore_in_place
+    # (After a deleted row nothing can heal: the node's checkpoint is past it, as it should be.)
+    [ "$SABOTAGE" = lost-row ] || rewind_drill "a fresh server from the dump" fresh_server_from_dump
+    "$BIN" db status --database "$DB" > "$T/status.txt" 2>&1 || check "db status failed: $(tail -n 2 "$T/status.txt")"
+    grep -q "rewinds healed" "$T/status.txt" || check "db status does not show the rewinds healed"
+else
+    echo "three-nodes: the rewind drills are skipped in a sabotaged run ($SABOTAGE)"
+fi
+
+# ---------------------------------------------------------------- 6. clean stop, intact logs
 for i in $(seq "$NODES"); do
     kill -TERM "${PIDS[$i]}"
     rc=0; wait "${PIDS[$i]}" || rc=$?
     [ "$rc" = 0 ] || check "node-$i exited with status $rc on SIGTERM"
     unset "PIDS[$i]"
-    "$BIN" log verify "$T/node-$i" > "$T/verify-$i.log" 2>&1 \
-        || check "log verify node-$i: $(tail -n 2 "$T/verify-$i.log" | tr '\n' ' ')"
+    "$BIN" log verify "$T/node-$i" --against-database --database "$DB" > "$T/verify-$i.log" 2>&1 \
+        || check "log verify --against-database node-$i: $(tail -n 2 "$T/verify-$i.log" | tr '\n' ' ')"
 done
 
 if [ "${#FAILURES[@]}" -gt 0 ]; then
