@@ -380,8 +380,9 @@ def batch_problem(header, payload, last_time, events):
     return None
 
 
-def walk_segment(path, base, expected_prev, is_last, dump, points=None, last_time=-(1 << 63), events=True):
-    """Returns (next_offset, last_hash, unfinished_tail_or_None, last_time)."""
+def walk_segment(path, base, expected_prev, is_last, dump, points=None, last_time=-(1 << 63), events=True, ends=None):
+    """Returns (next_offset, last_hash, unfinished_tail_or_None, last_time); `ends`, a dict, receives each good
+    batch's end byte -> (offset after it, its hash)."""
     with open(path, "rb") as f:
         data = f.read()
     pos = 0
@@ -428,6 +429,8 @@ def walk_segment(path, base, expected_prev, is_last, dump, points=None, last_tim
         prev = header["hash"]
         if points is not None:
             points[next_offset] = prev
+        if ends is not None:
+            ends[end] = (next_offset, prev)
         pos = end
     return next_offset, prev, None, last_time
 
@@ -451,10 +454,28 @@ def read_start(directory):
     return offset, chain
 
 
+SYNCED_END = re.compile(rb'\{"format":"rananeeti-synced-end","version":1,"segment":(0|[1-9][0-9]*),'
+                        rb'"bytes":(0|[1-9][0-9]*),"offset":(0|[1-9][0-9]*),"chainHash":"([0-9a-f]{64})"\}\n')
+
+
+def read_synced_end(directory):
+    """The writer's record of how far the log was synced ("How far the log was synced"), or None."""
+    path = os.path.join(directory, "synced-end")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        match = SYNCED_END.fullmatch(f.read())
+    if not match or int(match.group(1)) >= 1 << 64 or int(match.group(2)) >= 1 << 63 or int(match.group(3)) >= 1 << 64:
+        raise Damage(path, 0, "the log's synced-end record is not in the documented form")
+    return dict(path=path, segment=int(match.group(1)), bytes=int(match.group(2)), offset=int(match.group(3)),
+                hash=bytes.fromhex(match.group(4).decode()))
+
+
 def verify(directory, dump=False, points=None, events=True):
     """Verifies the log; raises Damage. `points`, a dict, receives the chain hash at every batch end (and at
     the log's start)."""
     start = read_start(directory)
+    synced = read_synced_end(directory)
     start_offset, prev = start if start else (0, b"\0" * 32)
     every = sorted(n for n in os.listdir(directory) if re.fullmatch(r"\d{20}\.lz4", n))
     # Segments below a recorded start are leftovers of archiving, not part of the log.
@@ -474,18 +495,40 @@ def verify(directory, dump=False, points=None, events=True):
     records = 0
     tail = None
     last_time = -(1 << 63)
+    marked = {}  # batch ends (byte -> (offset, hash)) in the segment the synced-end record names
     for index, (name, base) in enumerate(zip(names, bases)):
         path = os.path.join(directory, name)
         if base != end:
             raise Damage(path, 0, f"segment starts at {base}, the one before it ends at {end}")
+        ends = marked if synced and synced["segment"] == base else None
         new_end, prev, tail, last_time = walk_segment(path, base, prev, index == len(names) - 1, dump, points,
-                                                      last_time, events)
+                                                      last_time, events, ends)
         if index < len(names) - 1 and new_end == base:
             raise Damage(path, 0, "a sealed segment holds no batch")
         records += new_end - base
         end = new_end
+    if synced and synced["segment"] >= start_offset:
+        check_synced_end(synced, directory, bases, marked, tail)
     return dict(segments=len(names), records=records, end=end,
                 head=prev.hex() if prev else None, tail=tail)
+
+
+def check_synced_end(synced, directory, bases, marked, tail):
+    """What was synced is there: no torn tail before the recorded end, the segment at least that long, and the
+    recorded batch end in it with its offset and hash. Raises Damage otherwise."""
+    if tail and synced["segment"] == bases[-1] and tail[1] < synced["bytes"]:
+        raise Damage(tail[0], tail[1], f"{tail[2]}; the log was synced up to byte {synced['bytes']} of this segment: "
+                                       f"damage to acknowledged records, not a torn write")
+    if synced["segment"] not in bases:
+        raise Damage(synced["path"], 0, f"the log was synced up to offset {synced['offset']} in segment "
+                                        f"{synced['segment']}, which is not in the log")
+    good = max(marked, default=0)
+    if good < synced["bytes"]:
+        raise Damage(os.path.join(directory, "%020d.lz4" % synced["segment"]), good,
+                     f"the segment ends at byte {good}, but the log was synced up to byte {synced['bytes']}: "
+                     f"acknowledged records are missing")
+    if marked.get(synced["bytes"]) != (synced["offset"], synced["hash"]):
+        raise Damage(synced["path"], 0, "no batch of the log ends where its synced-end record says")
 
 
 def main():

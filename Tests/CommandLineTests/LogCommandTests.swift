@@ -84,6 +84,10 @@ struct LogCommandTests {
             #expect(intact.output.contains("OK: 1 segment(s), 30 record(s)"))
 
             var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+            // A write torn by a crash before the writer recorded it as synced: without the record.
+            let syncedEnd = path + "/synced-end"
+            #expect(FileManager.default.fileExists(atPath: syncedEnd), "a closed log records how far it synced")
+            try FileManager.default.removeItem(atPath: syncedEnd)
             try Data(bytes.dropLast(7)).write(to: URL(fileURLWithPath: segment))
             let torn = try await rananeeti(["log", "verify", path])
             #expect(torn.status == 3, "\(torn.output)")

@@ -117,6 +117,13 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
     return (process.terminationStatus, output)
 }
 
+/// Removes the writer's record of how far it synced (`synced-end`): the state a crash leaves when it strikes
+/// before the writer recorded the write it tore. Tests that tear or cut a closed log's last batch, to play a
+/// crash during that batch's write, start from there; with the record in place, that is damage instead.
+func forgetSyncedEnd(_ directory: String) {
+    try? FileManager.default.removeItem(atPath: directory + "/" + SyncedEnd.fileName)
+}
+
 /// What `tools/verify_log.py --json` says about a log directory.
 struct IndependentReport: Equatable, CustomStringConvertible {
     var verdict: String

@@ -206,10 +206,14 @@ private struct PropertyRun {
     /// Appends, treats the acknowledgement as lost, and tears the last segment inside what that append wrote.
     mutating func crashDuringAppend(_ step: Int) async throws {
         let records = (0..<Int.random(in: 1...12, using: &random)).map { _ in makeRecord() }
+        // The record of how far the log was synced, as the crash will leave it: not yet covering this append.
+        let syncedEndPath = directory + "/" + SyncedEnd.fileName
+        let syncedEnd = try? fileBytes(syncedEndPath)
         let offsets = try await log!.append(contentsOf: records)
         check(offsets.lowerBound == UInt64(model.count), "an append got \(offsets)", step: step)
         await log!.close()
         log = nil
+        if let syncedEnd { try writeFileBytes(syncedEndPath, syncedEnd) } else { forgetSyncedEnd(directory) }
 
         let path = try lastSegmentPath()
         var bytes = try fileBytes(path)

@@ -72,6 +72,15 @@ public enum LogVerifier {
         }
         let start = recordedStart ?? .origin
         report.start = recordedStart
+        var synced: SyncedEnd.Check?
+        do {
+            synced = try SyncedEnd.read(directory: directory).flatMap { $0.segment >= start.offset ? SyncedEnd.Check(record: $0, directory: directory) : nil }
+        } catch let error as LogError where error.code == .corrupt {
+            report.problem = Report.Problem(file: directory + "/" + SyncedEnd.fileName, byteOffset: 0, reason: error.message)
+            return report
+        }
+        // How far the good batches of the segment the synced-end record names reach; nil: not in the log.
+        var syncedSegmentGood: Int64?
         let everySegment = try LogDirectory.allSegmentBases(directory)
         let bases = everySegment.filter { $0 >= start.offset }
         if everySegment.count > bases.count {
@@ -121,8 +130,12 @@ public enum LogVerifier {
             let reader = BufferedFileReader(fd: fd, path: path)
             let scanned = SegmentScanner.scan(
                 reader, fileSize: size, base: base, expectedPreviousHash: expectedPrevious, verifyHashes: true
-            ) { header, _, payload in
-                checkPayload(payload, header: header, decompressor: decompressor, lastMillis: &lastMillis, options: options)
+            ) { header, position, payload in
+                if let problem = checkPayload(payload, header: header, decompressor: decompressor, lastMillis: &lastMillis, options: options) {
+                    return problem
+                }
+                synced?.saw(header, endingAt: position + Int64(header.totalLength), inSegment: base)
+                return nil
             }
             let scan: SegmentScan
             switch scanned {
@@ -135,10 +148,15 @@ public enum LogVerifier {
             report.records += scan.summary.recordCount
             report.endOffset = scan.summary.nextOffset
             if let hash = scan.summary.lastHash { report.lastHash = hash }
+            if base == synced?.record.segment { syncedSegmentGood = scan.summary.size }
             switch scan.stop {
             case .cleanEnd:
                 break
             case .tornTail(let position, let reason) where isLast:
+                if let damage = synced?.damage(tornTailAt: position, inSegment: base, reason: reason) {
+                    report.problem = Report.Problem(file: path, byteOffset: position, reason: damage)
+                    return report
+                }
                 report.unfinishedTail = Report.Problem(file: path, byteOffset: position, reason: reason)
             case .tornTail(let position, let reason), .corrupt(let position, let reason):
                 report.problem = Report.Problem(file: path, byteOffset: position, reason: reason)
@@ -158,6 +176,9 @@ public enum LogVerifier {
                 }
             }
             expectedPrevious = scan.summary.lastHash ?? expectedPrevious
+        }
+        if let problem = synced?.problem(goodBytes: syncedSegmentGood) {
+            report.problem = Report.Problem(file: problem.file, byteOffset: problem.byteOffset, reason: problem.reason)
         }
         report.notes += snapshotNotes(directory: directory)
         return report

@@ -54,6 +54,11 @@ package enum LogRecovery {
         }
         let base = bases[bases.count - 1]
         let path = LogDirectory.segmentPath(directory, base)
+        // How far the log was synced, when the writer recorded it (about a segment of the log, not an archived one).
+        var synced = try SyncedEnd.read(directory: directory).flatMap { $0.segment >= start.offset ? SyncedEnd.Check(record: $0, directory: directory) : nil }
+        if let check = synced, check.record.segment > base, let problem = check.problem(goodBytes: nil) {
+            throw LogError.corrupt(problem.file, at: problem.byteOffset, problem.reason)
+        }
 
         // What the last segment must chain to.
         var expectedPrevious: ChainHash? = base == start.offset ? start.chainHash : nil
@@ -83,7 +88,14 @@ package enum LogRecovery {
             }
             let reader = BufferedFileReader(fd: fd, path: path)
             let scan: SegmentScan
-            switch SegmentScanner.scan(reader, fileSize: size, base: base, expectedPreviousHash: expectedPrevious, verifyHashes: true) {
+            let scanned = SegmentScanner.scan(
+                reader, fileSize: size, base: base, expectedPreviousHash: expectedPrevious, verifyHashes: true,
+                visit: synced?.record.segment == base
+                    ? { header, position, _ in
+                        synced?.saw(header, endingAt: position + Int64(header.totalLength), inSegment: base)
+                        return nil
+                    } : nil)
+            switch scanned {
             case .success(let result): scan = result
             case .failure(let error): throw LogError.io("read the last segment", path, error)
             }
@@ -93,7 +105,13 @@ package enum LogRecovery {
             case .corrupt(let position, let reason):
                 throw LogError.corrupt(path, at: position, reason)
             case .tornTail(let position, let reason):
+                if let damage = synced?.damage(tornTailAt: position, inSegment: base, reason: reason) {
+                    throw LogError.corrupt(path, at: position, damage + Self.givingUp(directory))
+                }
                 report.cutTail = try cutTail(directory: directory, path: path, fd: fd, reader: reader, at: position, size: size, reason: reason)
+            }
+            if let check = synced, check.record.segment == base, let problem = check.problem(goodBytes: scan.summary.size) {
+                throw LogError.corrupt(problem.file, at: problem.byteOffset, problem.reason + Self.givingUp(directory))
             }
             report.segmentCount = bases.count
             report.nextOffset = scan.summary.nextOffset
@@ -106,6 +124,11 @@ package enum LogRecovery {
             FileSystem.close(fd)
             throw error
         }
+    }
+
+    /// What an operator may do when records recorded as synced are damaged and no copy is left.
+    private static func givingUp(_ directory: String) -> String {
+        ". If no copy of them is left and they are to be given up, remove \(directory)/\(SyncedEnd.fileName): the next open then cuts them as a torn tail, keeping their bytes under \(tornTailDirectory)/"
     }
 
     /// Saves the torn bytes beside the log, for inspection, then cuts them off durably.

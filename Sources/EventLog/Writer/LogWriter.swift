@@ -52,6 +52,8 @@ package final class LogWriter: @unchecked Sendable {
         /// next round's gathering goes by.
         var lastAnswered = 0
         var lastRoundNanos = 0
+        /// What this writer last recorded in `synced-end` (nil: nothing yet).
+        var recordedSyncedEnd: SyncedEnd?
     }
 
     package let directory: String
@@ -207,6 +209,15 @@ package final class LogWriter: @unchecked Sendable {
                 if case .running = state.phase { return !state.pendingAppends.isEmpty }
                 return true
             }
+            // Once nothing has come to write for a moment, record how far the log is synced, so that damage to
+            // what was acknowledged is never taken for a torn write (SyncedEnd). A steady stream of appends
+            // never waits for it.
+            if configuration.durability == .fsync, syncedEndIsStale {
+                let idle = shared.withLock(waitingUntil: workExists, atMostNanoseconds: Self.syncedEndIdleNanoseconds) {
+                    !workExists($0)
+                }
+                if idle { recordSyncedEnd() }
+            }
             let taken: (bytes: [UInt8], appends: [PendingAppend], roomWaiters: [UnsafeContinuation<Void, Never>])?
             if let gathering = gatheringPlan() {
                 // Group commit's one weakness: the appenders just answered come back a few microseconds apart,
@@ -240,6 +251,27 @@ package final class LogWriter: @unchecked Sendable {
             if !keepGoing { break }
         }
         finish()
+    }
+
+    private static let syncedEndIdleNanoseconds = Int(SyncedEnd.idleDelay.components.seconds) * 1_000_000_000
+        + Int(SyncedEnd.idleDelay.components.attoseconds / 1_000_000_000)
+
+    /// Whether the log holds synced batches that `synced-end` does not cover yet.
+    private var syncedEndIsStale: Bool {
+        guard thread.active.batchCount > 0 else { return false }
+        guard let recorded = thread.recordedSyncedEnd else { return true }
+        return recorded.segment != thread.active.base || recorded.bytes != thread.active.size
+    }
+
+    /// Records the end of what is synced. Called only once the data it names is synced. A record that cannot
+    /// be written leaves the older one, which names less: nothing to stop for, and not retried until the
+    /// next write.
+    private func recordSyncedEnd() {
+        let record = SyncedEnd(
+            segment: thread.active.base, bytes: thread.active.size, offset: thread.active.nextOffset,
+            chainHash: thread.lastHash)
+        _ = record.write(directory: directory)
+        thread.recordedSyncedEnd = record
     }
 
     /// The most appenders a round waits for. A sync shared by 64 appends is well amortised; waiting for hundreds
@@ -492,8 +524,11 @@ package final class LogWriter: @unchecked Sendable {
             defer { state.closeWaiters.removeAll() }
             return (state.closeWaiters, error)
         }
-        if error.code == .closed, configuration.durability == .none {
-            _ = FileSystem.dataSync(thread.fd)
+        if error.code == .closed {
+            // A clean close: everything is synced (in `none` mode, now), so its end is recorded too.
+            var synced = configuration.durability == .fsync
+            if !synced, case .success = FileSystem.dataSync(thread.fd) { synced = true }
+            if synced, syncedEndIsStale { recordSyncedEnd() }
         }
         FileSystem.close(thread.fd)
         lock.release()
