@@ -274,6 +274,33 @@ def stored_text_problem(text, name):
     return None
 
 
+KEY_FIELDS = ("offset", "appendedAt", "type", "node", "key", "digest", "created")
+
+
+def idempotency_key_problem(parsed):
+    """docs/EVENTS.md, "The idempotency key event": seven fields, each once, no others."""
+    fields = {}
+    for name, value in parsed:
+        if name not in KEY_FIELDS:
+            return f"unknown field {name} in an idempotency.key event"
+        if name in fields:
+            return f"field {name} is given twice"
+        fields[name] = value
+    missing = [name for name in KEY_FIELDS if name not in fields]
+    if missing:
+        return f"field {missing[0]} is missing"
+    if not isinstance(fields["node"], str):
+        return "node is not a string"
+    key = fields["key"]
+    if not isinstance(key, str) or not 1 <= len(key.encode()) <= 255 or any(not 0x21 <= b <= 0x7E for b in key.encode()):
+        return "key is not 1 to 255 visible ASCII characters"
+    if not isinstance(fields["digest"], str) or not re.fullmatch(r"[0-9a-f]{20}", fields["digest"]):
+        return "digest is not 20 lowercase hex digits"
+    if type(fields["created"]) is not bool:
+        return "created is not true or false"
+    return None
+
+
 def digest(fields):
     form = {"Name": fields["name"], "People": str(fields["people"]), "date": fields["datetime"],
             "Message": fields["notes"]}
@@ -311,6 +338,8 @@ def event_problem(record):
         return "appendedAt is not a time in the documented form"
     if not isinstance(fields["type"], str):
         return "type is not a string"
+    if fields["type"] == "idempotency.key":
+        return idempotency_key_problem(parsed)
     if fields["type"] != "reservation.accepted":
         return None  # an unknown type: never damage
     unknown = [key for key, _ in parsed if key not in FIELDS]

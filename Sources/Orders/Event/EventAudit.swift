@@ -17,6 +17,13 @@ public enum EventAudit {
                 return "its digest \(accepted.digest) is not its reservation's, \(accepted.reservation.digest)"
             }
             return nil
+        case .unknown(let type) where type == IdempotencyKeyEvent.eventType:
+            do {
+                _ = try IdempotencyKeyEvent.decode(line: line)
+            } catch {
+                return "not a valid \(type) event: \(error)"
+            }
+            return nil
         case .unknown:
             return nil
         }
