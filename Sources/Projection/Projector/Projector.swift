@@ -137,8 +137,6 @@ public final class Projector: Service, Sendable {
         var chainPoints: [ChainPoint] = []
     }
 
-
-
     /// How many commits go the careful way after a direct COPY met a digest already in the table.
     private static let commitsBetweenDirectCopyTries = 16
 
