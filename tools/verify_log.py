@@ -466,38 +466,42 @@ def walk_segment(path, base, expected_prev, is_last, dump, points=None, last_tim
 
 START_RECORD = re.compile(rb'\{"format":"rananeeti-log-start","version":1,"offset":(0|[1-9][0-9]*),'
                           rb'"chainHash":"([0-9a-f]{64})"\}\n')
+SYNCED_END = re.compile(rb'\{"format":"rananeeti-synced-end","version":1,"segment":(0|[1-9][0-9]*),'
+                        rb'"bytes":(0|[1-9][0-9]*),"offset":(0|[1-9][0-9]*),"chainHash":"([0-9a-f]{64})"\}\n')
+
+
+def read_record(directory, name, pattern, limits, what):
+    """A one-line record file beside the segments: its numbers (each below its limit) and its hash, or None when
+    the file is not there. Raises Damage when it is not in the documented form."""
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        match = pattern.fullmatch(f.read())
+    numbers = [int(group) for group in match.groups()[:-1]] if match else []
+    if not match or any(number >= limit for number, limit in zip(numbers, limits)):
+        raise Damage(path, 0, f"the log's {what} is not in the documented form")
+    return path, numbers, bytes.fromhex(match.groups()[-1].decode())
 
 
 def read_start(directory):
     """The log's start record ("Where a log starts"): (offset, chain hash), or None when the log has none."""
-    path = os.path.join(directory, "log-start")
-    if not os.path.exists(path):
+    record = read_record(directory, "log-start", START_RECORD, [1 << 64], "start record")
+    if record is None:
         return None
-    with open(path, "rb") as f:
-        match = START_RECORD.fullmatch(f.read())
-    if not match or int(match.group(1)) >= 1 << 64:
-        raise Damage(path, 0, "the log's start record is not in the documented form")
-    offset, chain = int(match.group(1)), bytes.fromhex(match.group(2).decode())
+    path, (offset,), chain = record
     if offset == 0 and chain != b"\0" * 32:
         raise Damage(path, 0, "a start record at offset 0 must hold 32 zero bytes")
     return offset, chain
 
 
-SYNCED_END = re.compile(rb'\{"format":"rananeeti-synced-end","version":1,"segment":(0|[1-9][0-9]*),'
-                        rb'"bytes":(0|[1-9][0-9]*),"offset":(0|[1-9][0-9]*),"chainHash":"([0-9a-f]{64})"\}\n')
-
-
 def read_synced_end(directory):
     """The writer's record of how far the log was synced ("How far the log was synced"), or None."""
-    path = os.path.join(directory, "synced-end")
-    if not os.path.exists(path):
+    record = read_record(directory, "synced-end", SYNCED_END, [1 << 64, 1 << 63, 1 << 64], "synced-end record")
+    if record is None:
         return None
-    with open(path, "rb") as f:
-        match = SYNCED_END.fullmatch(f.read())
-    if not match or int(match.group(1)) >= 1 << 64 or int(match.group(2)) >= 1 << 63 or int(match.group(3)) >= 1 << 64:
-        raise Damage(path, 0, "the log's synced-end record is not in the documented form")
-    return dict(path=path, segment=int(match.group(1)), bytes=int(match.group(2)), offset=int(match.group(3)),
-                hash=bytes.fromhex(match.group(4).decode()))
+    path, (segment, end, offset), chain = record
+    return dict(path=path, segment=segment, bytes=end, offset=offset, hash=chain)
 
 
 def verify(directory, dump=False, points=None, events=True):

@@ -35,18 +35,13 @@ public struct LogStart: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``LogError/Code/corrupt`` when the file is there but not in the documented form;
     ///   ``LogError/Code/ioFailure`` when it cannot be read.
     public static func recorded(directory: String) throws -> LogStart? {
-        let path = directory + "/" + fileName
-        guard FileSystem.kind(of: path) != .missing else { return nil }
-        let bytes: [UInt8]
-        switch FileSystem.readWholeFile(path) {
-        case .success(let read): bytes = read
-        case .failure(let error): throw LogError.io("read the log's start record", path, error)
-        }
-        guard let start = decode(bytes) else {
-            throw LogError.corrupt(path, at: 0, "the log's start record (\(fileName)) is not in the documented form")
+        guard let start = try RecordFile.read(directory: directory, name: fileName, what: "start record", decode: decode) else {
+            return nil
         }
         guard start.offset > 0 || start.chainHash == .genesis else {
-            throw LogError.corrupt(path, at: 0, "the log's start record says offset 0 but not the 32 zero bytes a log's first batch chains to")
+            throw LogError.corrupt(
+                directory + "/" + fileName, at: 0,
+                "the log's start record says offset 0 but not the 32 zero bytes a log's first batch chains to")
         }
         return start
     }
@@ -143,16 +138,7 @@ public struct LogStart: Sendable, Hashable, CustomStringConvertible {
     package static func decode(_ bytes: [UInt8]) -> LogStart? {
         guard bytes.starts(with: prefix) else { return nil }
         var index = prefix.count
-        var offset: UInt64 = 0
-        let digitsStart = index
-        while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
-            let (times10, overflow) = offset.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
-            guard !overflow, !overflow2 else { return nil }
-            offset = sum
-            index += 1
-        }
-        guard index > digitsStart else { return nil }
+        guard let offset = RecordFile.decimal(in: bytes, at: &index) else { return nil }
         let hashStart = index + #","chainHash":""#.utf8.count
         guard hashStart + 64 <= bytes.count, let hash = ChainHash(hex: bytes[hashStart..<hashStart + 64]) else { return nil }
         let start = LogStart(offset: offset, chainHash: hash)

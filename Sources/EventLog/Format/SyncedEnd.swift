@@ -38,17 +38,7 @@ package struct SyncedEnd: Sendable, Hashable {
     ///
     /// - Throws: ``LogError/Code/corrupt`` when the file is there but not in the documented form.
     package static func read(directory: String) throws -> SyncedEnd? {
-        let path = directory + "/" + fileName
-        guard FileSystem.kind(of: path) != .missing else { return nil }
-        let bytes: [UInt8]
-        switch FileSystem.readWholeFile(path) {
-        case .success(let read): bytes = read
-        case .failure(let error): throw LogError.io("read the log's synced-end record", path, error)
-        }
-        guard let record = decode(bytes) else {
-            throw LogError.corrupt(path, at: 0, "the log's synced-end record (\(fileName)) is not in the documented form")
-        }
-        return record
+        try RecordFile.read(directory: directory, name: fileName, what: "synced-end record", decode: decode)
     }
 
     /// Replaces the record atomically and durably. A failure leaves the old record, which covers less: it is
@@ -76,18 +66,11 @@ package struct SyncedEnd: Sendable, Hashable {
         var index = 0
         for key in [#"{"format":"rananeeti-synced-end","version":1,"segment":"#, #","bytes":"#, #","offset":"#] {
             let prefix = Array(key.utf8)
-            guard bytes.count >= index + prefix.count, bytes[index..<index + prefix.count].elementsEqual(prefix) else { return nil }
-            index += prefix.count
-            var value: UInt64 = 0
-            let start = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
-                let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
-                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
-                guard !overflow, !overflow2 else { return nil }
-                value = sum
-                index += 1
+            guard bytes.count >= index + prefix.count, bytes[index..<index + prefix.count].elementsEqual(prefix) else {
+                return nil
             }
-            guard index > start else { return nil }
+            index += prefix.count
+            guard let value = RecordFile.decimal(in: bytes, at: &index) else { return nil }
             fields.append(value)
         }
         let hashStart = index + #","chainHash":""#.utf8.count
