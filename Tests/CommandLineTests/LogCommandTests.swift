@@ -104,6 +104,32 @@ struct LogCommandTests {
         }
     }
 
+    @Test("--segment-bytes (or RANANEETI_SEGMENT_BYTES) makes a log of many segments that both verifiers accept; too small is refused")
+    func segmentBytes() async throws {
+        try await withTemporaryDirectory { dir in
+            let input = dir.appending("input.jsonl")
+            var samples = SampleReservations(seed: 5)
+            let lines = (0..<200).map { _ -> String in
+                let r = samples.reservation()
+                let object: [String: Any] = ["name": r.name, "people": r.people, "datetime": r.dateTime.description, "notes": r.notes]
+                return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            }
+            try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
+            let flag = dir.appending("flag")
+            _ = try runTool("/bin/sh", ["-c", "'\(binary)' log append '\(flag)' --node-id seg --window 1 --segment-bytes 4096 < '\(input)' >/dev/null 2>&1"])
+            let environment = dir.appending("environment")
+            _ = try runTool("/bin/sh", ["-c", "RANANEETI_SEGMENT_BYTES=4096 '\(binary)' log append '\(environment)' --node-id seg --window 1 < '\(input)' >/dev/null 2>&1"])
+            for log in [flag, environment] {
+                let segments = try FileManager.default.contentsOfDirectory(atPath: log).filter { $0.hasSuffix(".lz4") }
+                #expect(segments.count >= 5, "\(log): \(segments.count) segments")
+                #expect(try await rananeeti(["log", "verify", log]).status == 0)
+                _ = try runTool("/usr/bin/env", ["python3", VerifyAgreementTests.repositoryRoot + "/tools/verify_log.py", log])
+            }
+            let refused = try await rananeeti(["log", "append", dir.appending("small"), "--segment-bytes", "100"])
+            #expect(refused.status != 0 && refused.output.contains("at least 4096"), "\(refused.output)")
+        }
+    }
+
     @Test("stats and a missing directory")
     func statsAndMissing() async throws {
         try await withTemporaryDirectory { dir in
