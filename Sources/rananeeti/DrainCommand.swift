@@ -249,33 +249,39 @@ struct DrainCommand: AsyncParsableCommand {
                 maximumBatchEvents: 10_000, batchDelay: .zero, failureDemoAttempts: 0,
                 localDeadLetterFile: node.directory + "/dead-letters.jsonl"),
             logger: logger)
-        let finished = await withTaskGroup(of: Bool.self) { group in
+        // nil: the deadline passed first; a refusal is not a matter of time (the log disagrees with the
+        // database's witness, and the message says what to do).
+        let outcome = await withTaskGroup(of: Result<Void, ProjectorRefusal>?.self) { group in
             group.addTask {
                 do {
                     try await projector.drain(to: end)
-                    return true
+                    return .success(())
                 } catch let refusal as ProjectorRefusal {
-                    // Not a matter of time: the log disagrees with the database's witness (see the message).
-                    warn(refusal.message)
-                    return false
+                    return .failure(refusal)
                 } catch {
-                    return false
+                    return nil
                 }
             }
             group.addTask {
                 // The deadline: a timer, not a wait for the work (the other task does the work).
                 try? await Task.sleep(until: deadline)
-                return false
+                return nil
             }
-            let first = await group.next() ?? false
+            let first = await group.next() ?? nil
             group.cancelAll()
             return first
         }
         await log.close()
         let snapshot = projector.status.snapshot
-        if finished {
+        switch outcome {
+        case .success:
             print("Drained: no server ran on \(node.directory), so this projected it; the database holds every event of node \(nodeID) (\(end) in its log).")
             return
+        case .failure(let refusal):
+            warn(refusal.message)
+            throw ExitCode(1)
+        case nil:
+            break
         }
         if let checkpoint = snapshot.checkpoint {
             warn("the deadline passed: \(end - min(end, checkpoint)) events of node \(nodeID) (offsets \(checkpoint)..<\(end) of \(node.directory)) are still only on this node (last error: \(snapshot.lastError ?? "none")). Run `rananeeti drain` again later; keep this disk until then.")

@@ -78,6 +78,10 @@ struct WitnessCommandTests {
             let refused = try await rananeeti(["replay", "--data-dir", older, "--database", database])
             #expect(refused.status == 1, "\(refused.output)")
             #expect(refused.output.contains("rananeeti db adopt-log"))
+            // `drain` of such a log (no server on it: it projects the log itself) says the same, at once.
+            let drained = try await rananeeti(["drain", "--data-dir", older, "--database", database, "--deadline-seconds", "120"])
+            #expect(drained.status == 1 && drained.output.contains("rananeeti db adopt-log"), "\(drained.output)")
+            #expect(!drained.output.contains("deadline passed"), "\(drained.output)")
 
             let adopted = try await rananeeti(["db", "adopt-log", "--data-dir", older, "--database", database, "--reason", "restored volume"])
             #expect(adopted.status == 0, "\(adopted.output)")
