@@ -44,11 +44,7 @@ package enum LogDirectory {
         let path = segmentPath(directory, base)
         let fd = try openForReading(path)
         defer { FileSystem.close(fd) }
-        let size: Int64
-        switch FileSystem.size(fd) {
-        case .success(let value): size = value
-        case .failure(let error): throw LogError.io("read the size of a segment", path, error)
-        }
+        let size = try LogDirectory.size(of: fd, path: path)
         if let summary = SegmentIndexFile.load(directory: directory, base: base, size: size) {
             return summary
         }
@@ -69,6 +65,14 @@ package enum LogDirectory {
         }
         _ = SegmentIndexFile.save(scan.summary, directory: directory)
         return scan.summary
+    }
+
+    /// The size of the open segment `fd` (at `path`, for the error).
+    package static func size(of fd: Int32, path: String) throws -> Int64 {
+        switch FileSystem.size(fd) {
+        case .success(let value): return value
+        case .failure(let error): throw LogError.io("read the size of a segment", path, error)
+        }
     }
 
     package static func openForReading(_ path: String) throws -> Int32 {

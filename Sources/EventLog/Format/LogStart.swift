@@ -106,11 +106,7 @@ public struct LogStart: Sendable, Hashable, CustomStringConvertible {
         let path = LogDirectory.segmentPath(directory, base)
         let fd = try LogDirectory.openForReading(path)
         defer { FileSystem.close(fd) }
-        let size: Int64
-        switch FileSystem.size(fd) {
-        case .success(let value): size = value
-        case .failure(let error): throw LogError.io("read the size of a segment", path, error)
-        }
+        let size = try LogDirectory.size(of: fd, path: path)
         switch BufferedFileReader(fd: fd, path: path).batch(at: 0, fileSize: size, loadPayload: false, verifyHash: false) {
         case .failure(let error): throw LogError.io("read a segment", path, error)
         case .success(.end): return nil

@@ -29,11 +29,7 @@ public struct LogStatistics: Sendable {
             let path = LogDirectory.segmentPath(directory, base)
             let fd = try LogDirectory.openForReading(path)
             defer { FileSystem.close(fd) }
-            let size: Int64
-            switch FileSystem.size(fd) {
-            case .success(let value): size = value
-            case .failure(let error): throw LogError.io("read the size of a segment", path, error)
-            }
+            let size = try LogDirectory.size(of: fd, path: path)
             let summary: SegmentSummary
             if index < bases.count - 1 {
                 summary = try LogDirectory.sealedSummary(directory, base: base)

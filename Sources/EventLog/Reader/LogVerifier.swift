@@ -122,11 +122,7 @@ public enum LogVerifier {
             }
             let fd = try LogDirectory.openForReading(path)
             defer { FileSystem.close(fd) }
-            let size: Int64
-            switch FileSystem.size(fd) {
-            case .success(let value): size = value
-            case .failure(let error): throw LogError.io("read the size of a segment", path, error)
-            }
+            let size = try LogDirectory.size(of: fd, path: path)
             let reader = BufferedFileReader(fd: fd, path: path)
             let scanned = SegmentScanner.scan(
                 reader, fileSize: size, base: base, expectedPreviousHash: expectedPrevious, verifyHashes: true
