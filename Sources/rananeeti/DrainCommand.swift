@@ -66,11 +66,14 @@ struct DrainCommand: AsyncParsableCommand {
     var deadlineSeconds = 600
     @Flag(help: "Take reservations again (after a drain that is no longer wanted).")
     var resume = false
+    @Flag(help: "Never signal a server: project the log only when no process holds it, else say so and exit 1 (for jobs that pick up logs no node runs).")
+    var offline = false
 
     static let deadlinePassed = ExitCode(75)
 
     func validate() throws {
         guard deadlineSeconds >= 0 else { throw ValidationError("--deadline-seconds must be 0 or more.") }
+        guard !(offline && resume) else { throw ValidationError("--offline and --resume exclude each other: --resume signals a running server.") }
         guard ServeCommand.hostAndPort(address) != nil else {
             throw ValidationError("--listen (or RANANEETI_LISTEN) must be HOST:PORT, for example 127.0.0.1:8080.")
         }
@@ -103,6 +106,11 @@ struct DrainCommand: AsyncParsableCommand {
             try await drainWithoutServer(log: log, nodeID: nodeID, deadline: deadline)
             return
         }
+        if offline {
+            let holder = (try? String(contentsOfFile: node.directory + "/" + DirectoryLock.fileName, encoding: .utf8))?.trimmingWhitespace ?? "?"
+            warn("the log \(node.directory) is held by a running process (pid \(holder), on this machine or, on a shared file system, another); with --offline nothing was done.")
+            throw ExitCode(1)
+        }
         let serverPID = try findServer()
         guard kill(serverPID, resume ? DrainSignal.resumeTaking : DrainSignal.stopTaking) == 0 else {
             warn("could not signal the server (pid \(serverPID)): \(String(cString: strerror(errno))). Run this as root or as the service's user.")
@@ -123,16 +131,28 @@ struct DrainCommand: AsyncParsableCommand {
             warn("\(lockFile) names no process, yet the log is locked; is another process opening it? Try again in a moment.")
             throw ExitCode(1)
         }
-        // The PID could have been reused, or belong to `project` or `replay` (which hold the lock too, and
-        // which SIGUSR1 would kill): signal only a `serve`.
+        // The PID could have been reused, be another machine's (a log on a shared file system), or belong to
+        // `project` or `replay` (which hold the lock too, and which SIGUSR1 would kill): signal only a `serve`
+        // that has this very lock file open.
         let arguments = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))
             .map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } } ?? []
-        guard arguments.count >= 2, arguments[0].hasSuffix("rananeeti"), arguments[1] == "serve" else {
-            let what = arguments.isEmpty ? "a process that is gone" : arguments.prefix(2).joined(separator: " ")
-            warn("the log \(node.directory) is held by pid \(pid) (\(what)), not by `rananeeti serve`. Drain a server; for a `project` or `replay`, wait for it (rananeeti db status shows the lag).")
+        guard arguments.count >= 2, arguments[0].hasSuffix("rananeeti"), arguments[1] == "serve",
+            Self.process(pid, hasOpen: lockFile)
+        else {
+            let what = arguments.isEmpty ? "no process of this machine" : arguments.prefix(2).joined(separator: " ")
+            warn("the log \(node.directory) is held by pid \(pid) (\(what)), not by a `rananeeti serve` on this machine with this log open. Drain that server where it runs; for a `project` or `replay`, wait for it (rananeeti db status shows the lag).")
             throw ExitCode(1)
         }
         return pid
+    }
+
+    /// Whether process `pid` has `path` open (one of its `/proc/PID/fd` links leads to it).
+    static func process(_ pid: pid_t, hasOpen path: String) -> Bool {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
+        return descriptors.contains { descriptor in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(descriptor)")) == target
+        }
     }
 
     private struct Readiness {
