@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Shared by the node scripts in deployment/aws, which ship in the release as /opt/rananeeti/aws and run as
 # root on the stack's instances (deployment/README.md, "What runs on a node"). Sourced, never run.
 #
@@ -31,9 +31,18 @@ load_node() {
     AZ=${AZ:-$(imds placement/availability-zone)}
 }
 
+# node_url: where this node's service answers on this host (RANANEETI_LISTEN from its env file; a wildcard
+# address listens on loopback too).
+node_url() {
+    local listen
+    listen=$(sed -n 's/^RANANEETI_LISTEN=//p' "$CONF/rananeeti.env" 2>/dev/null | tail -n 1)
+    listen=${listen:-0.0.0.0:8080}
+    echo "http://127.0.0.1:${listen##*:}"
+}
+
 # readyz: the node's /readyz body (empty when it does not answer within 5 s).
 readyz() {
-    curl -sS --max-time 5 http://127.0.0.1:8080/readyz 2>/dev/null || true
+    curl -sS --max-time 5 "$(node_url)/readyz" 2>/dev/null || true
 }
 
 # put_metric NAME VALUE [UNIT]: one CloudWatch data point, once per stack and once per node, so that an

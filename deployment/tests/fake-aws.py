@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""A stand-in for the AWS CLI, for the node bootstrap simulation
-(deployment/tests/bootstrap-simulation.sh). It answers only the calls the
-bootstrap in Cafe_template.yaml makes, from a JSON state file, and records
-every call. Environment: FAKE_AWS_STATE (state file), FAKE_AWS_LOG (call log),
-FAKE_AWS_BYID (directory standing in for /dev/disk/by-id), FAKE_AWS_RELEASE
-(the tarball that `aws s3 cp` hands out).
+"""A stand-in for the AWS CLI, for the node simulations (deployment/tests/bootstrap-simulation.sh and
+scale-in-simulation.sh). It answers only the calls the node scripts (deployment/aws, and the user data in
+Cafe_template.yaml) make, from a JSON state file shared by every simulated instance, and records every call.
+Calls are serialized by a lock on the state file, as AWS serializes them: of two instances attaching one
+volume, exactly one succeeds.
 
-State: {"volumes": {ID: {"VolumeId", "AvailabilityZone", "State", "Tags",
-"Attachments", "loop"}}, "instances": {ID: STATE}, "secret": "...",
-"signals": [], "describe_calls": 0,
+Environment: FAKE_AWS_STATE (state file), FAKE_AWS_LOG (call log), FAKE_AWS_BYID (directory standing in for
+/dev/disk/by-id), FAKE_AWS_RELEASE (the tarball that `aws s3 cp` hands out).
+
+State: {"volumes": {ID: {"VolumeId", "AvailabilityZone", "State", "Tags", "Attachments", "loop"}},
+"instances": {ID: {"state": "running", "lifecycle": "InService", "group": NAME}} (or just a state string),
+"secrets": {ARN-or-name: "..."}, "secret": "..." (any other secret), "parameters": {NAME: VALUE},
+"signals": [], "heartbeats": [ID], "completed": {ID: RESULT}, "health": {ID: STATUS},
+"metrics": [{"name", "value", "dimensions"}], "describe_calls": 0,
 "events": [{"after_calls": N, "volume": ID, "state": "available"}]}
 """
+import fcntl
 import json
 import os
 import shutil
@@ -18,6 +23,8 @@ import sys
 
 STATE = os.environ["FAKE_AWS_STATE"]
 args = sys.argv[1:]
+lock = open(STATE + ".lock", "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
 with open(os.environ["FAKE_AWS_LOG"], "a") as log:
     log.write(" ".join(args) + "\n")
 with open(STATE) as f:
@@ -25,8 +32,10 @@ with open(STATE) as f:
 
 
 def save():
-    with open(STATE, "w") as f:
+    tmp = STATE + ".tmp"
+    with open(tmp, "w") as f:
         json.dump(st, f, indent=1)
+    os.replace(tmp, STATE)
 
 
 def opt(name):
@@ -51,6 +60,17 @@ def fail(msg, code=254):
 
 def public(v):
     return {k: v[k] for k in v if k != "loop"}
+
+
+def instance(iid):
+    value = st.get("instances", {}).get(iid)
+    if value is None:
+        return None
+    return value if isinstance(value, dict) else {"state": value, "lifecycle": "InService", "group": "cafe-NodeGroup"}
+
+
+def by_id_link(vid):
+    return os.path.join(os.environ["FAKE_AWS_BYID"], "nvme-Amazon_Elastic_Block_Store_" + vid.replace("-", ""))
 
 
 svc, op = args[0], args[1]
@@ -91,10 +111,43 @@ if (svc, op) == ("ec2", "describe-volumes"):
     print(json.dumps({"Volumes": result}))
 
 elif (svc, op) == ("ec2", "describe-instances"):
-    iid = opt("--instance-ids")
-    if iid not in st["instances"]:
-        fail(f"InvalidInstanceID.NotFound: {iid}")
-    print(st["instances"][iid])
+    i = instance(opt("--instance-ids"))
+    if i is None:
+        fail(f"InvalidInstanceID.NotFound: {opt('--instance-ids')}")
+    print(i["state"])
+
+elif (svc, op) == ("autoscaling", "describe-auto-scaling-instances"):
+    i = instance(opt("--instance-ids"))
+    query = opt("--query") or ""
+    if i is None or i["state"] in ("terminated", "shutting-down") and i.get("lifecycle") is None:
+        print("None")
+    elif "LifecycleState" in query:
+        print(i.get("lifecycle", "InService"))
+    else:
+        print(i.get("group", "cafe-NodeGroup"))
+
+elif (svc, op) == ("autoscaling", "record-lifecycle-action-heartbeat"):
+    st.setdefault("heartbeats", []).append(opt("--instance-id"))
+    save()
+
+elif (svc, op) == ("autoscaling", "complete-lifecycle-action"):
+    iid = opt("--instance-id")
+    st.setdefault("completed", {})[iid] = opt("--lifecycle-action-result")
+    # The instance terminates: its volumes are detached, as EC2 does.
+    if isinstance(st["instances"].get(iid), dict):
+        st["instances"][iid].update(state="terminated", lifecycle="Terminated")
+    else:
+        st["instances"][iid] = "terminated"
+    for vid, v in st["volumes"].items():
+        if any(a["InstanceId"] == iid for a in v["Attachments"]):
+            v["State"], v["Attachments"] = "available", []
+            if os.path.lexists(by_id_link(vid)):
+                os.unlink(by_id_link(vid))
+    save()
+
+elif (svc, op) == ("autoscaling", "set-instance-health"):
+    st.setdefault("health", {})[opt("--instance-id")] = opt("--health-status")
+    save()
 
 elif (svc, op) == ("ec2", "attach-volume"):
     vid, iid = opt("--volume-id"), opt("--instance-id")
@@ -103,12 +156,20 @@ elif (svc, op) == ("ec2", "attach-volume"):
         fail(f"VolumeInUse: {vid} is already attached")
     v["State"] = "in-use"
     v["Attachments"] = [{"InstanceId": iid, "State": "attached", "Device": opt("--device")}]
-    link = os.path.join(os.environ["FAKE_AWS_BYID"], "nvme-Amazon_Elastic_Block_Store_" + vid.replace("-", ""))
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(v["loop"], link)
+    if os.path.lexists(by_id_link(vid)):
+        os.unlink(by_id_link(vid))
+    os.symlink(v["loop"], by_id_link(vid))
     save()
     print(json.dumps({"VolumeId": vid, "State": "attaching"}))
+
+elif (svc, op) == ("ec2", "detach-volume"):
+    vid = opt("--volume-id")
+    v = st["volumes"][vid]
+    v["State"], v["Attachments"] = "available", []
+    if os.path.lexists(by_id_link(vid)):
+        os.unlink(by_id_link(vid))
+    save()
+    print(json.dumps({"VolumeId": vid, "State": "detaching"}))
 
 elif (svc, op) == ("ec2", "wait"):
     pass
@@ -121,6 +182,14 @@ elif (svc, op) == ("ec2", "create-tags"):
         v["Tags"] = [x for x in v["Tags"] if x["Key"] != key] + [{"Key": key, "Value": value}]
     save()
 
+elif (svc, op) == ("cloudwatch", "put-metric-data"):
+    for datum in values_after("--metric-data"):
+        fields = dict(part.split("=", 1) for part in datum.split(",", 3) if "=" in part)
+        st.setdefault("metrics", []).append(
+            {"namespace": opt("--namespace"), "name": fields.get("MetricName"), "value": float(fields.get("Value", "nan")),
+             "dimensions": datum.split("Dimensions=", 1)[-1]})
+    save()
+
 elif (svc, op) == ("cloudformation", "signal-resource"):
     st.setdefault("signals", []).append(opt("--status"))
     save()
@@ -129,7 +198,13 @@ elif (svc, op) == ("s3", "cp"):
     shutil.copy(os.environ["FAKE_AWS_RELEASE"], args[-1])
 
 elif (svc, op) == ("secretsmanager", "get-secret-value"):
-    print(st["secret"])
+    print(st.get("secrets", {}).get(opt("--secret-id"), st.get("secret")))
+
+elif (svc, op) == ("ssm", "get-parameter"):
+    name = opt("--name")
+    if name not in st.get("parameters", {}):
+        fail(f"ParameterNotFound: {name}")
+    print(st["parameters"][name])
 
 else:
     fail(f"fake-aws: unexpected call: {' '.join(args)}", 2)

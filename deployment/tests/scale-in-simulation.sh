@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# deployment/tests/scale-in-simulation.sh: the Auto Scaling group scales four nodes in to two while the
+# database is down, and every reservation still reaches the database, exactly once.
+#
+#   deployment/tests/scale-in-simulation.sh           uses .build/debug/rananeeti (scripts/test builds it)
+#   RANANEETI_BIN=path/to/rananeeti deployment/tests/scale-in-simulation.sh
+#
+# Real parts: `rananeeti serve` (four nodes, two per zone), a private PostgreSQL that the service reaches as
+# its own login (a member of rananeeti_service, schema/004_service_role.sql, never the owner), ext4 log
+# volumes on loop devices, and the node agents exactly as they ship (deployment/aws: rananeeti-lifecycle,
+# rananeeti-orphans). Simulated: AWS (deployment/tests/fake-aws.py: volumes, the lifecycle hook, tags,
+# metrics) and the instance metadata service (the target lifecycle state). Each instance is a private mount
+# namespace with its own /etc, /run, /mnt and /var/lib, its log volume mounted at /var/lib/rananeeti.
+#
+#   1. four nodes take reservations; the database has them all (lag 0)
+#   2. PostgreSQL stops (immediate); every node still takes reservations
+#   3. the group retires a2 and b2 (Terminating:Wait): their lifecycle agents drain, refuse new reservations
+#      (503 node-draining), keep the hook alive with heartbeats, give up after their deadline (ABANDON),
+#      tag their volumes with the events still only there, stop the service and unmount the log
+#   4. the orphan job on a1 (zone a) and b1 (zone b), database still down: attaches the orphaned volume of
+#      its zone, cannot project it, detaches it again; the metric OrphanedLogVolumes says 2 (alarm)
+#   5. PostgreSQL starts again; the orphan jobs project the orphaned logs (backlog 0); metric 0
+#   6. the database holds every acknowledged reservation once, and each of the four checkpoints is at its
+#      log's end
+#   7. a retirement that the database's return ends in time: drain succeeds, the hook goes on (CONTINUE)
+#
+# Needs root, unshare, nsenter, losetup, mkfs.ext4, jq, psql, curl, python3 and the PostgreSQL 15 server.
+# Prints one line per check; exits 1 if any failed, 3 if this machine cannot run it.
+# RANANEETI_SCALE_IN_SABOTAGE=no-orphan-job skips step 5's orphan jobs: the check of step 6 must fail.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIN=${RANANEETI_BIN:-$ROOT/.build/debug/rananeeti}
+SABOTAGE=${RANANEETI_SCALE_IN_SABOTAGE:-}
+export LC_ALL=C.UTF-8
+unset RANANEETI_DATABASE RANANEETI_DATA_DIR RANANEETI_NODE_ID RANANEETI_LISTEN PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
+
+for tool in unshare nsenter losetup mkfs.ext4 jq psql curl python3; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "cannot simulate: $tool is missing"; exit 3; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "cannot simulate: needs root"; exit 3; }
+unshare -m --fork true 2>/dev/null || { echo "cannot simulate: no mount namespaces here"; exit 3; }
+[ -x "$BIN" ] || { echo "FAIL: no executable at $BIN (build it: swift build --product rananeeti)"; exit 1; }
+
+started=$SECONDS
+say() { printf '[%3ds] %s\n' "$((SECONDS - started))" "$*"; }
+T=$(mktemp -d /var/tmp/rananeeti-scale-in.XXXXXX)
+LOOPS=()
+declare -A HOLDERS=() PORTS=() ZONE=() INSTANCE=() LOOP=()
+BACKGROUND=()
+PG_DIR=""
+cleanup() {
+    local rc=$? pid node
+    trap - EXIT
+    for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for node in "${!HOLDERS[@]}"; do
+        pid=$(cat "$T/$node/serve.pid" 2>/dev/null || true)
+        if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+        pid=$(cat "$T/$node/holder.pid" 2>/dev/null || true)
+        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+    done
+    wait 2>/dev/null || true
+    # A loop device still mounted in a namespace that is just going away detaches once it is gone.
+    for pid in "${LOOPS[@]}"; do losetup -d "$pid" 2>/dev/null || true; done
+    if [ -n "$PG_DIR" ]; then "$ROOT/scripts/private-postgres" stop "$PG_DIR" >/dev/null 2>&1 || true; fi
+    if [ "$rc" -ne 0 ] || [ "${RANANEETI_KEEP_TEST_DIR:-}" = 1 ]; then
+        for node in a1 a2 b1 b2; do
+            [ -f "$T/$node/serve.log" ] || continue
+            echo "--- $node: last lines of serve and agents" >&2
+            tail -n 5 "$T/$node/serve.log" "$T/$node"/agent-*.log 2>/dev/null | cut -c1-240 >&2
+        done
+    fi
+    if [ "${RANANEETI_KEEP_TEST_DIR:-}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+RESULTS=$T/results
+: > "$RESULTS"
+ok() { echo "ok   $*" | tee -a "$RESULTS"; }
+no() { echo "FAIL $*" | tee -a "$RESULTS"; }
+check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else no "$what"; fi; }
+# wait_for WHAT SECONDS COMMAND...: a condition, asked every 0.2 s, with a deadline.
+wait_for() {
+    local what=$1 deadline=$((SECONDS + $2)); shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || { no "$what (not within the deadline)"; return 1; }
+        sleep 0.2
+    done
+}
+
+# ------------------------------------------------------------------ the database and the service's login
+eval "$("$ROOT/scripts/private-postgres" start)"
+PG_DIR=$PRIVATE_PG_DIR
+OWNER_DB=$PRIVATE_PG_URL
+"$BIN" db migrate --database "$OWNER_DB" > "$T/migrate.log" 2>&1 || { cat "$T/migrate.log"; exit 1; }
+psql -X -q -v ON_ERROR_STOP=1 "$OWNER_DB" -c "CREATE ROLE rananeeti_app LOGIN IN ROLE rananeeti_service" >/dev/null
+SERVICE_DB="host=127.0.0.1 port=$PRIVATE_PG_PORT user=rananeeti_app dbname=postgres connect_timeout=2"
+say "PostgreSQL on port $PRIVATE_PG_PORT; the nodes log in as rananeeti_app"
+
+# ------------------------------------------------------------------ stubs for what only AWS and systemd have
+mkdir -p "$T/bin" "$T/by-id" "$T/opt/bin"
+cp "$HERE/fake-aws.py" "$T/bin/aws"
+cat > "$T/bin/curl" <<'EOF'
+#!/bin/bash
+# The instance metadata service (the target lifecycle state from the fake group); anything else is real.
+url=""
+for a in "$@"; do case "$a" in http*) url=$a ;; esac; done
+case "$url" in
+    http://169.254.169.254/latest/api/token) echo token ;;
+    */meta-data/instance-id) echo "$FAKE_INSTANCE_ID" ;;
+    */meta-data/placement/availability-zone) echo "$FAKE_AZ" ;;
+    */meta-data/autoscaling/target-lifecycle-state)
+        jq -r --arg i "$FAKE_INSTANCE_ID" 'if .instances[$i].lifecycle == "Terminating:Wait" then "Terminated" else "InService" end' "$FAKE_AWS_STATE" ;;
+    *) exec /usr/bin/curl "$@" ;;
+esac
+EOF
+cat > "$T/bin/systemctl" <<'EOF'
+#!/bin/bash
+# systemctl for one simulated instance: rananeeti.service is the serve process in /run/rananeeti.pid.
+echo "systemctl $*" >> "$FAKE_AWS_LOG"
+running() { [ -s /run/rananeeti.pid ] && kill -0 "$(cat /run/rananeeti.pid)" 2>/dev/null; }
+case "$1" in
+    stop)
+        if running; then
+            kill -TERM "$(cat /run/rananeeti.pid)"
+            for _ in $(seq 600); do running || break; sleep 0.1; done
+        fi ;;
+    is-active) running ;;
+    is-failed) exit 1 ;;
+esac
+exit 0
+EOF
+cat > "$T/bin/systemd-run" <<'EOF'
+#!/bin/bash
+# systemd-run --wait --pipe ... -p EnvironmentFile=F CMD: the command with the file's environment, here.
+envfile=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -p) case "$2" in EnvironmentFile=*) envfile=${2#EnvironmentFile=} ;; esac; shift 2 ;;
+        -*) shift ;;
+        *) break ;;
+    esac
+done
+set -a
+[ -n "$envfile" ] && . "$envfile"
+set +a
+exec "$@"
+EOF
+printf '#!/bin/sh\nexit 0\n' > "$T/bin/udevadm"
+chmod 0755 "$T"/bin/*
+
+export FAKE_AWS_STATE=$T/state.json FAKE_AWS_LOG=$T/aws.calls FAKE_AWS_BYID=$T/by-id FAKE_AWS_RELEASE=/dev/null
+export RANANEETI_BY_ID=$T/by-id
+: > "$FAKE_AWS_LOG"
+
+# state_set PYTHON: changes the fake AWS state under its lock (as the group does when it retires an instance).
+state_set() {
+    python3 - "$FAKE_AWS_STATE" "$1" <<'PY'
+import fcntl, json, os, sys
+path, change = sys.argv[1], sys.argv[2]
+with open(path + ".lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    st = json.load(open(path))
+    exec(change)
+    json.dump(st, open(path + ".tmp", "w"), indent=1)
+    os.replace(path + ".tmp", path)
+PY
+}
+state() { jq -r "$1" "$FAKE_AWS_STATE"; }
+
+# ------------------------------------------------------------------ four instances, two per zone
+node_ids=(a1 a2 b1 b2)
+volumes='{}'
+instances='{}'
+for node in "${node_ids[@]}"; do
+    mkdir -p "$T/$node"
+    ZONE[$node]=eu-west-1${node:0:1}
+    INSTANCE[$node]=i-0$node
+    PORTS[$node]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    truncate -s 64M "$T/$node/volume.img"
+    LOOP[$node]=$(losetup --find --show "$T/$node/volume.img")
+    LOOPS+=("${LOOP[$node]}")
+    mkfs.ext4 -q -L rananeeti-log "${LOOP[$node]}"
+    mkdir -p "$T/setup" && mount "${LOOP[$node]}" "$T/setup"
+    echo "vol-0$node" > "$T/setup/node-id" && mkdir "$T/setup/log"
+    umount "$T/setup"
+    ln -s "${LOOP[$node]}" "$T/by-id/nvme-Amazon_Elastic_Block_Store_vol0$node"
+    volumes=$(jq -c --arg n "$node" --arg az "${ZONE[$node]}" --arg loop "${LOOP[$node]}" \
+        '. + {("vol-0" + $n): {VolumeId: ("vol-0" + $n), AvailabilityZone: $az, State: "in-use", loop: $loop,
+              Attachments: [{InstanceId: ("i-0" + $n), State: "attached"}],
+              Tags: [{Key: "rananeeti:stack", Value: "cafe"}, {Key: "rananeeti:log-slot", Value: $n},
+                     {Key: "rananeeti:node-id", Value: ("vol-0" + $n)}, {Key: "rananeeti:backlog", Value: "unknown"}]}}' <<<"$volumes")
+    instances=$(jq -c --arg n "$node" '. + {("i-0" + $n): {state: "running", lifecycle: "InService", group: "cafe-NodeGroup"}}' <<<"$instances")
+done
+jq -n --argjson v "$volumes" --argjson i "$instances" \
+    '{volumes: $v, instances: $i, signals: [], heartbeats: [], completed: {}, metrics: [], describe_calls: 0}' > "$FAKE_AWS_STATE"
+
+# The node agents and the program where a node has them (/opt/rananeeti), in each namespace.
+mkdir -p "$T/opt/rananeeti/bin"
+ln -s "$BIN" "$T/opt/rananeeti/bin/rananeeti"
+ln -s "$ROOT/deployment/aws" "$T/opt/rananeeti/aws"
+
+for node in "${node_ids[@]}"; do
+    cp -a /etc "$T/$node/etc"
+    mkdir -p "$T/$node/etc/rananeeti"
+    cat > "$T/$node/etc/rananeeti/stack.env" <<EOF
+STACK=cafe
+AWS_DEFAULT_REGION=eu-west-1
+LOG_STORAGE=ebs
+DRAIN_MINUTES=1
+LIFECYCLE_HOOK=rananeeti-drain
+METRICS_NAMESPACE=Rananeeti
+EOF
+    echo "vol-0$node" > "$T/$node/etc/rananeeti/volume-id"
+    cat > "$T/$node/etc/rananeeti/rananeeti.env" <<EOF
+RANANEETI_LISTEN=127.0.0.1:${PORTS[$node]}
+RANANEETI_DATA_DIR=/var/lib/rananeeti/log
+RANANEETI_NODE_ID=vol-0$node
+RANANEETI_DATABASE="$SERVICE_DB"
+RANANEETI_POST_RATE_LIMIT=200/400
+RANANEETI_LOG_LEVEL=info
+EOF
+    # The holder keeps the instance's mount namespace alive; everything of the instance runs in it. /opt gets
+    # a tmpfs for /opt/rananeeti, with the host's own /opt entries (the Swift runtime) bound back into it.
+    # (unshare --fork ignores SIGTERM: the holder's inner PID, in holder.pid, is what ends it.)
+    # shellcheck disable=SC2016  # $1..$3 belong to the inner shell
+    unshare -m --propagation private --fork bash -c '
+        echo $$ > "$1/holder.pid"
+        mount --bind "$1/etc" /etc
+        mkdir -p "$2/host-opt" && mount --rbind /opt "$2/host-opt"
+        for d in /run /mnt /var/lib /opt; do mount -t tmpfs tmpfs "$d"; done
+        for entry in "$2"/host-opt/*; do
+            [ -d "$entry" ] || continue
+            mkdir -p "/opt/${entry##*/}" && mount --rbind "$entry" "/opt/${entry##*/}"
+        done
+        mkdir -p /var/lib/rananeeti /opt/rananeeti
+        mount --bind "$2/opt/rananeeti" /opt/rananeeti
+        mount "$3" /var/lib/rananeeti
+        exec sleep infinity' holder "$T/$node" "$T" "${LOOP[$node]}" &
+    HOLDERS[$node]=$!
+done
+# in_node NODE COMMAND...: runs COMMAND inside the instance, with its identity and the stubs.
+in_node() {
+    local node=$1; shift
+    nsenter -t "${HOLDERS[$node]}" -m -- env PATH="$T/bin:$PATH" FAKE_INSTANCE_ID="${INSTANCE[$node]}" \
+        FAKE_AZ="${ZONE[$node]}" "$@"
+}
+for node in "${node_ids[@]}"; do
+    wait_for "$node: instance namespace ready" 30 in_node "$node" mountpoint -q /var/lib/rananeeti || exit 1
+done
+
+start_serve() {  # start_serve NODE
+    # shellcheck disable=SC2016  # $0 and $! belong to the inner shell
+    in_node "$1" bash -c 'set -a; . /etc/rananeeti/rananeeti.env; set +a
+        setsid /opt/rananeeti/bin/rananeeti serve > "$0/serve.log" 2>&1 < /dev/null &
+        echo $! > /run/rananeeti.pid; echo $! > "$0/serve.pid"' "$T/$1"
+}
+url() { echo "http://127.0.0.1:${PORTS[$1]}"; }
+readyz_field() { curl -sS --max-time 5 "$(url "$1")/readyz" | jq -r "$2"; }
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(url "$1")/readyz")" = 200 ]; }
+lag_zero() { [ "$(readyz_field "$1" '.projection.lagEvents')" = 0 ]; }
+
+# post NODE NAME: a reservation; prints the HTTP status, records the digest when stored.
+post() {
+    local answer status
+    answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "{\"name\": \"$2\", \"people\": 2, \"datetime\": \"2031-05-0$((RANDOM % 9 + 1))T19:00\"}" \
+        "$(url "$1")/api/v1/reservations")
+    status=$(tail -n 1 <<<"$answer")
+    if [ "$status" = 201 ] || [ "$status" = 200 ]; then head -n 1 <<<"$answer" | jq -r .digest >> "$T/acknowledged"; fi
+    echo "$status"
+}
+: > "$T/acknowledged"
+post_many() {  # post_many NODE COUNT LABEL: all must be stored
+    local i status bad=0
+    for i in $(seq "$2"); do
+        status=$(post "$1" "$3 $1 $i")
+        [ "$status" = 201 ] || bad=$((bad + 1))
+    done
+    if [ "$bad" -eq 0 ]; then ok "$1: $2 reservations taken ($3)"; else no "$1: $bad of $2 reservations not taken ($3)"; fi
+}
+
+# ------------------------------------------------------------------ 1. four nodes, the database up
+for node in "${node_ids[@]}"; do start_serve "$node"; done
+for node in "${node_ids[@]}"; do wait_for "$node: ready" 90 ready "$node" || exit 1; done
+say "four nodes ready"
+for node in "${node_ids[@]}"; do post_many "$node" 10 "before"; done
+for node in "${node_ids[@]}"; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
+
+# ------------------------------------------------------------------ 2. the database stops
+"$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
+say "PostgreSQL stopped"
+for node in "${node_ids[@]}"; do post_many "$node" 8 "outage"; done
+
+# ------------------------------------------------------------------ 3. scale-in 4 -> 2 during the outage
+# a2 and b2 give up on the database after 6 s; a1 (retired in step 7, when the database comes back) waits
+# up to 2 minutes, as a real node waits up to DrainMinutes.
+for node in "${node_ids[@]}"; do
+    patience=6
+    [ "$node" = a1 ] && patience=120
+    # exec all the way down, so that $! is the agent itself (cleanup ends it by that number)
+    ( exec nsenter -t "${HOLDERS[$node]}" -m -- env PATH="$T/bin:$PATH" FAKE_INSTANCE_ID="${INSTANCE[$node]}" \
+        FAKE_AZ="${ZONE[$node]}" RANANEETI_LIFECYCLE_POLL_SECONDS=0.5 RANANEETI_DRAIN_TRY_SECONDS=2 \
+        RANANEETI_DRAIN_SECONDS=$patience /opt/rananeeti/aws/rananeeti-lifecycle ) > "$T/$node/agent-lifecycle.log" 2>&1 &
+    BACKGROUND+=($!)
+done
+state_set 'for i in ("i-0a2", "i-0b2"): st["instances"][i]["lifecycle"] = "Terminating:Wait"'
+say "the group retires a2 and b2"
+draining() { [ "$(readyz_field "$1" .status)" = draining ]; }
+for node in a2 b2; do
+    if wait_for "$node: says draining" 60 draining "$node"; then
+        ok "$node: /readyz says draining"
+        check "$node: a new reservation is refused (503) while draining" test "$(post "$node" "late $node")" = 503
+    fi
+done
+completed() { [ "$(state ".completed[\"$1\"] // empty")" != "" ]; }
+for node in a2 b2; do wait_for "$node: lifecycle action completed" 120 completed "${INSTANCE[$node]}"; done
+for node in a2 b2; do
+    volume=vol-0$node
+    check "$node: gave up on the database (ABANDON)" test "$(state ".completed[\"${INSTANCE[$node]}\"]")" = ABANDON
+    check "$node: kept the hook alive with heartbeats" test "$(state "[.heartbeats[] | select(. == \"${INSTANCE[$node]}\")] | length")" -ge 1
+    check "$node: tagged its volume with the 8 events only on it" test "$(state ".volumes[\"$volume\"].Tags[] | select(.Key == \"rananeeti:backlog\") | .Value")" = 8
+    check "$node: its volume is free" test "$(state ".volumes[\"$volume\"].State")" = available
+    check "$node: stopped the service" bash -c "! kill -0 $(cat "$T/$node/serve.pid") 2>/dev/null"
+    check "$node: unmounted the log" bash -c "! nsenter -t ${HOLDERS[$node]} -m mountpoint -q /var/lib/rananeeti"
+done
+for node in a1 b1; do check "$node: still ready" ready "$node"; done
+
+# ------------------------------------------------------------------ 4. orphan jobs while the database is down
+for node in a1 b1; do
+    in_node "$node" env RANANEETI_ORPHAN_DRAIN_SECONDS=2 /opt/rananeeti/aws/rananeeti-orphans > "$T/$node/agent-orphans-1.log" 2>&1 || true
+done
+last_metric() { state "[.metrics[] | select(.name == \"$1\" and (.dimensions | contains(\"NodeId\") | not))] | last | .value // \"none\""; }
+check "orphan job, database down: the orphans are counted (OrphanedLogVolumes 2)" test "$(last_metric OrphanedLogVolumes)" = 2
+for node in a2 b2; do
+    check "vol-0$node: still free after a failed projection" test "$(state ".volumes[\"vol-0$node\"].State")" = available
+done
+check "each orphan job attached only its own zone's orphan" bash -c \
+    "grep -q 'attach-volume --volume-id vol-0a2 --instance-id i-0a1' '$FAKE_AWS_LOG' && grep -q 'attach-volume --volume-id vol-0b2 --instance-id i-0b1' '$FAKE_AWS_LOG' && ! grep -q 'attach-volume --volume-id vol-0b2 --instance-id i-0a1' '$FAKE_AWS_LOG'"
+
+# ------------------------------------------------------------------ 5. the database is back; the orphans are projected
+"$ROOT/scripts/private-postgres" restart "$PG_DIR"
+say "PostgreSQL started again"
+if [ "$SABOTAGE" != no-orphan-job ]; then
+    for node in a1 b1; do
+        in_node "$node" env RANANEETI_ORPHAN_DRAIN_SECONDS=60 /opt/rananeeti/aws/rananeeti-orphans > "$T/$node/agent-orphans-2.log" 2>&1 || true
+    done
+fi
+for node in a2 b2; do
+    check "vol-0$node: projected by the orphan job (backlog 0)" test "$(state ".volumes[\"vol-0$node\"].Tags[] | select(.Key == \"rananeeti:backlog\") | .Value")" = 0
+    check "vol-0$node: detached again" test "$(state ".volumes[\"vol-0$node\"].State")" = available
+done
+check "no orphan left (OrphanedLogVolumes 0)" test "$(last_metric OrphanedLogVolumes)" = 0
+for node in a1 b1; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
+
+# ------------------------------------------------------------------ 6. every reservation, once
+sql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$OWNER_DB" -c "$1"; }
+sort -u "$T/acknowledged" > "$T/acknowledged.sorted"
+sql "SELECT trim(ordrdgst) FROM cafe.ordersraw ORDER BY 1" > "$T/stored"
+missing=$(comm -23 "$T/acknowledged.sorted" "$T/stored" | wc -l)
+foreign=$(comm -13 "$T/acknowledged.sorted" "$T/stored" | wc -l)
+check "every acknowledged reservation is in cafe.ordersraw ($(wc -l < "$T/acknowledged.sorted") acknowledged, $missing missing)" test "$missing" -eq 0
+check "nothing in cafe.ordersraw that no node acknowledged ($foreign)" test "$foreign" -eq 0
+check "no digest twice" test "$(sql "SELECT count(*) - count(DISTINCT ordrdgst) FROM cafe.ordersraw")" = 0
+for node in "${node_ids[@]}"; do
+    check "node vol-0$node: checkpoint at its log's end (18)" test "$(sql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0$node'")" = 18
+done
+
+# ------------------------------------------------------------------ 7. a retirement the database's return ends in time
+post_many a1 3 "late"
+"$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
+post_many a1 2 "second outage"
+state_set 'st["instances"]["i-0a1"]["lifecycle"] = "Terminating:Wait"'
+if wait_for "a1: says draining" 60 draining a1; then
+    "$ROOT/scripts/private-postgres" restart "$PG_DIR"
+    wait_for "a1: lifecycle action completed" 120 completed i-0a1
+    check "a1: drained in time, the termination goes on (CONTINUE)" test "$(state '.completed["i-0a1"]')" = CONTINUE
+    check "a1: volume tagged backlog 0" test "$(state '.volumes["vol-0a1"].Tags[] | select(.Key == "rananeeti:backlog") | .Value')" = 0
+    check "a1: its last reservations are in the database" test "$(sql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0a1'")" = 23
+fi
+
+passed=$(grep -c '^ok ' "$RESULTS" || true)
+failed=$(grep -c '^FAIL ' "$RESULTS" || true)
+say "$passed of $((passed + failed)) checks hold"
+[ "$failed" -eq 0 ]
