@@ -101,7 +101,9 @@ say "PostgreSQL on port $PRIVATE_PG_PORT; the nodes log in as rananeeti_app"
 
 # ------------------------------------------------------------------ stubs for what only AWS and systemd have
 mkdir -p "$T/bin" "$T/by-id" "$T/opt/bin"
-cp "$HERE/fake-aws.py" "$T/bin/aws"
+# The system's python3 when there is one: a version manager's shim costs a noticeable start per call.
+PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+sed "1s|.*|#!$PYTHON|" "$HERE/fake-aws.py" > "$T/bin/aws"
 cat > "$T/bin/curl" <<'EOF'
 #!/bin/bash
 # The instance metadata service (the target lifecycle state from the fake group); anything else is real.
