@@ -2,8 +2,12 @@
 // the same disk measured in the same run.
 //
 //     swift run -c release AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH] [--only-appenders N]
+//                                          [--sync-delay-ms MS]
 //
 // --only-appenders N runs just the raw reference and N durable appenders, and writes no JSON: for profiling.
+// --sync-delay-ms MS makes every fdatasync of those appenders' log wait MS milliseconds more: a disk with a
+// slower sync, such as Amazon EFS (AWS publishes "as low as 2.7 ms" per write on a regional file system), to
+// see what group commit makes of it (deployment/README.md, "A log that outlives its zone").
 // The big log (10 million events, memory, recovery) runs in a child process of its own (--only-big-log), so that
 // its memory figures are its own and not what the scenarios before it left allocated.
 //
@@ -27,6 +31,7 @@ struct Options {
     var bigBytes: Int64 = 17 * (64 << 20) - (4 << 20)
     var onlyAppenders: Int?
     var onlyBigLog = false
+    var syncDelayMilliseconds = 0.0
 
     init(_ arguments: [String]) {
         var rest = arguments.makeIterator()
@@ -37,13 +42,14 @@ struct Options {
             case "--json": jsonPath = rest.next()
             case "--only-appenders": onlyAppenders = Int(rest.next() ?? "")
             case "--only-big-log": onlyBigLog = true
+            case "--sync-delay-ms": syncDelayMilliseconds = Double(rest.next() ?? "") ?? 0
             case "--quick":
                 quick = true
                 seconds = 0.5
                 bigEvents = 300_000
                 bigBytes = 0
             case "--help", "-h":
-                print("usage: AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH] [--only-appenders N]")
+                print("usage: AppendBenchmark [--dir DIR] [--seconds S] [--quick] [--json PATH] [--only-appenders N] [--sync-delay-ms MS]")
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("unknown option \(argument); try --help\n".utf8))
@@ -183,10 +189,19 @@ final class RecordPool: Sendable {
 /// `appenders` tasks, each appending one record at a time for `seconds`.
 func concurrentAppends(
     directory: String, name: String, appenders: Int, seconds: Double, durability: EventLogConfiguration.Durability,
-    pool: RecordPool
+    pool: RecordPool, syncDelayMilliseconds: Double = 0
 ) async throws -> ScenarioResult {
     let path = freshDirectory(directory, name)
-    let log = try EventLog(directory: path, configuration: EventLogConfiguration(durability: durability))
+    var configuration = EventLogConfiguration(durability: durability)
+    if syncDelayMilliseconds > 0 {
+        // On the writer's own thread, before the real fdatasync: the sync as a whole takes that much longer.
+        let micros = useconds_t(syncDelayMilliseconds * 1000)
+        configuration.injectedFaults = InjectedLogFaults(dataSync: {
+            usleep(micros)
+            return nil
+        })
+    }
+    let log = try EventLog(directory: path, configuration: configuration)
     let start = monotonicNanos()
     let deadline = start + UInt64(seconds * 1e9)
     let histogram = try await withThrowingTaskGroup(of: Histogram<UInt64>.self) { group in
@@ -366,9 +381,10 @@ let singleAppender = try await interleavedSingle(directory: options.directory, s
 scenarios.append(singleAppender.raw)
 scenarios.append(singleAppender.durable)
 if let appenders = options.onlyAppenders {
+    let delayed = options.syncDelayMilliseconds > 0 ? ", each sync +\(options.syncDelayMilliseconds) ms" : ""
     let result = try await concurrentAppends(
-        directory: options.directory, name: "durable, \(appenders) appender(s)", appenders: appenders,
-        seconds: options.seconds, durability: .fsync, pool: pool)
+        directory: options.directory, name: "durable, \(appenders) appender(s)\(delayed)", appenders: appenders,
+        seconds: options.seconds, durability: .fsync, pool: pool, syncDelayMilliseconds: options.syncDelayMilliseconds)
     for s in [scenarios[0], scenarios[1], result] {
         print("\(s.name): \(format(s.eventsPerSecond, 0)) events/s, p50 \(format(s.latency?.p50Micros)) µs, p99 \(format(s.latency?.p99Micros)) µs")
     }

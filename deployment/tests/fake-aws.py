@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-in for the AWS CLI, for the node simulations (deployment/tests/bootstrap-simulation.sh and
-scale-in-simulation.sh). It answers only the calls the node scripts (deployment/aws, and the user data in
+fleet-simulation.sh). It answers only the calls the node scripts (deployment/aws, and the user data in
 Cafe_template.yaml) make, from a JSON state file shared by every simulated instance, and records every call.
 Calls are serialized by a lock on the state file, as AWS serializes them: of two instances attaching one
 volume, exactly one succeeds.
@@ -175,11 +175,12 @@ elif (svc, op) == ("ec2", "wait"):
     pass
 
 elif (svc, op) == ("ec2", "create-tags"):
-    v = st["volumes"][opt("--resources")]
-    for t in values_after("--tags"):
-        key, value = t.split(",", 1)
-        key, value = key.split("=", 1)[1], value.split("=", 1)[1]
-        v["Tags"] = [x for x in v["Tags"] if x["Key"] != key] + [{"Key": key, "Value": value}]
+    for vid in values_after("--resources"):
+        v = st["volumes"][vid]
+        for t in values_after("--tags"):
+            key, value = t.split(",", 1)
+            key, value = key.split("=", 1)[1], value.split("=", 1)[1]
+            v["Tags"] = [x for x in v["Tags"] if x["Key"] != key] + [{"Key": key, "Value": value}]
     save()
 
 elif (svc, op) == ("cloudwatch", "put-metric-data"):

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# deployment/tests/scale-in-simulation.sh: the Auto Scaling group scales four nodes in to two while the
-# database is down, and every reservation still reaches the database, exactly once.
+# deployment/tests/fleet-simulation.sh: a fleet of nodes retired, replaced and recovered the ways
+# deployment/README.md describes, and every reservation still reaches the database, exactly once.
 #
-#   deployment/tests/scale-in-simulation.sh           uses .build/debug/rananeeti (scripts/test builds it)
-#   RANANEETI_BIN=path/to/rananeeti deployment/tests/scale-in-simulation.sh
+#   deployment/tests/fleet-simulation.sh           uses .build/debug/rananeeti (scripts/test builds it)
+#   RANANEETI_BIN=path/to/rananeeti deployment/tests/fleet-simulation.sh
 #
-# Real parts: `rananeeti serve` (four nodes, two per zone), a private PostgreSQL that the service reaches as
-# its own login (a member of rananeeti_service, schema/004_service_role.sql, never the owner), ext4 log
-# volumes on loop devices, and the node agents exactly as they ship (deployment/aws: rananeeti-lifecycle,
-# rananeeti-orphans). Simulated: AWS (deployment/tests/fake-aws.py: volumes, the lifecycle hook, tags,
-# metrics) and the instance metadata service (the target lifecycle state). Each instance is a private mount
-# namespace with its own /etc, /run, /mnt and /var/lib, its log volume mounted at /var/lib/rananeeti.
+# Real parts: `rananeeti serve` (four nodes, two per zone); a private PostgreSQL with TLS, which the service
+# reaches through the libpq service file that rananeeti-db-config writes from the stack's parameter
+# (verify-full against the stack's CA), as its own login (a member of rananeeti_service,
+# schema/004_service_role.sql, never the owner); ext4 log volumes on loop devices; and the node agents
+# exactly as they ship (deployment/aws: rananeeti-db-config, rananeeti-lifecycle, rananeeti-orphans).
+# Simulated: AWS (deployment/tests/fake-aws.py: volumes, snapshots as frozen copies, the lifecycle hook,
+# tags, metrics, the SSM parameter), the instance metadata service and systemd. Each instance is a private
+# mount namespace with its own /etc, /run, /mnt and /var/lib, its log volume mounted at /var/lib/rananeeti.
 #
+# Scale-in during a database outage:
 #   1. four nodes take reservations; the database has them all (lag 0)
 #   2. PostgreSQL stops (immediate); every node still takes reservations
 #   3. the group retires a2 and b2 (Terminating:Wait): their lifecycle agents drain, refuse new reservations
@@ -20,23 +23,33 @@
 #   4. the orphan job on a1 (zone a) and b1 (zone b), database still down: attaches the orphaned volume of
 #      its zone, cannot project it, detaches it again; the metric OrphanedLogVolumes says 2 (alarm)
 #   5. PostgreSQL starts again; the orphan jobs project the orphaned logs (backlog 0); metric 0
-#   6. the database holds every acknowledged reservation once, and each of the four checkpoints is at its
-#      log's end
-#   7. a retirement that the database's return ends in time: drain succeeds, the hook goes on (CONTINUE)
+#   6. the database holds every acknowledged reservation once; each checkpoint is at its log's end
+# Drills of the runbooks (deployment/README.md, "Disaster recovery"):
+#   7. Aurora restored from a backup: the database is dumped, more reservations follow, the dump is restored
+#      into a new database and the stack's parameter points there (DatabaseHostsOverride): the nodes follow
+#      (rananeeti-db-config rewrites their settings and restarts them), the rewind heals by itself; the
+#      retired logs, retagged "backlog unknown" as the runbook says, are projected again by the orphan jobs
+#   8. a zone lost with a backlog in it: b1's volume is snapshotted (frozen, copied) while the database is
+#      down, the zone goes (b1 killed, no drain); a volume made from the snapshot in zone a (tagged as a
+#      copy, never a node's identity) is projected by a1's orphan job; when the zone returns, b1 runs on its
+#      own volume again with nothing projected twice (the same mechanics carry a lost region's logs, through
+#      a snapshot copied to the other region)
+#   9. a retirement that the database's return ends in time: drain succeeds, the hook goes on (CONTINUE)
 #
-# Needs root, unshare, nsenter, losetup, mkfs.ext4, jq, psql, curl, python3 and the PostgreSQL 15 server.
-# Prints one line per check; exits 1 if any failed, 3 if this machine cannot run it.
-# RANANEETI_SCALE_IN_SABOTAGE=no-orphan-job skips step 5's orphan jobs: the check of step 6 must fail.
+# Needs root, unshare, nsenter, losetup, mkfs.ext4, fsfreeze, openssl, jq, psql, pg_dump, pg_restore, curl,
+# python3 and the PostgreSQL 15 server. Prints one line per check; exits 1 if any failed, 3 if this machine
+# cannot run it. RANANEETI_FLEET_SABOTAGE=no-orphan-job skips step 5's orphan jobs (step 6 must fail);
+# =no-retag skips step 7's retagging (the retired logs' rows are then missing from the restored database).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${RANANEETI_BIN:-$ROOT/.build/debug/rananeeti}
-SABOTAGE=${RANANEETI_SCALE_IN_SABOTAGE:-}
+SABOTAGE=${RANANEETI_FLEET_SABOTAGE:-}
 export LC_ALL=C.UTF-8
 unset RANANEETI_DATABASE RANANEETI_DATA_DIR RANANEETI_NODE_ID RANANEETI_LISTEN PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
 
-for tool in unshare nsenter losetup mkfs.ext4 jq psql curl python3; do
+for tool in unshare nsenter losetup mkfs.ext4 fsfreeze openssl jq psql pg_dump pg_restore curl python3; do
     command -v "$tool" >/dev/null 2>&1 || { echo "cannot simulate: $tool is missing"; exit 3; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "cannot simulate: needs root"; exit 3; }
@@ -45,7 +58,7 @@ unshare -m --fork true 2>/dev/null || { echo "cannot simulate: no mount namespac
 
 started=$SECONDS
 say() { printf '[%3ds] %s\n' "$((SECONDS - started))" "$*"; }
-T=$(mktemp -d /var/tmp/rananeeti-scale-in.XXXXXX)
+T=$(mktemp -d /var/tmp/rananeeti-fleet.XXXXXX)
 LOOPS=()
 declare -A HOLDERS=() PORTS=() ZONE=() INSTANCE=() LOOP=()
 BACKGROUND=()
@@ -96,8 +109,24 @@ PG_DIR=$PRIVATE_PG_DIR
 OWNER_DB=$PRIVATE_PG_URL
 "$BIN" db migrate --database "$OWNER_DB" > "$T/migrate.log" 2>&1 || { cat "$T/migrate.log"; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 "$OWNER_DB" -c "CREATE ROLE rananeeti_app LOGIN IN ROLE rananeeti_service" >/dev/null
-SERVICE_DB="host=127.0.0.1 port=$PRIVATE_PG_PORT user=rananeeti_app dbname=postgres connect_timeout=2"
-say "PostgreSQL on port $PRIVATE_PG_PORT; the nodes log in as rananeeti_app"
+# TLS, as Aurora has it: a CA of this run signs the server's certificate for 127.0.0.1; the nodes get the CA as
+# "the RDS bundle" and verify the server (sslmode=verify-full, from rananeeti-db-config).
+mkdir -p "$T/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rananeeti-test-ca -keyout "$T/tls/ca.key" -out "$T/tls/ca.pem" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$T/tls/server.key" -out "$T/tls/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1\n' > "$T/tls/san.cnf"
+openssl x509 -req -in "$T/tls/server.csr" -CA "$T/tls/ca.pem" -CAkey "$T/tls/ca.key" -CAcreateserial -days 1 \
+    -extfile "$T/tls/san.cnf" -out "$T/tls/server.pem" >/dev/null 2>&1
+cp "$T/tls/server.pem" "$T/tls/server.key" "$PG_DIR/"
+chown postgres "$PG_DIR/server.pem" "$PG_DIR/server.key" && chmod 0600 "$PG_DIR/server.key"
+psql -X -q -v ON_ERROR_STOP=1 "$OWNER_DB" -c "ALTER SYSTEM SET ssl = on" -c "ALTER SYSTEM SET ssl_cert_file = '$PG_DIR/server.pem'" \
+    -c "ALTER SYSTEM SET ssl_key_file = '$PG_DIR/server.key'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do
+    psql -X -q "sslmode=verify-full sslrootcert=$T/tls/ca.pem $OWNER_DB" -c 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+done
+psql -X -q "sslmode=verify-full sslrootcert=$T/tls/ca.pem $OWNER_DB" -c 'SELECT 1' >/dev/null || { echo "FAIL: PostgreSQL did not take TLS"; exit 1; }
+say "PostgreSQL on port $PRIVATE_PG_PORT with TLS; the nodes log in as rananeeti_app"
 
 # ------------------------------------------------------------------ stubs for what only AWS and systemd have
 mkdir -p "$T/bin" "$T/by-id" "$T/opt/bin"
@@ -123,12 +152,22 @@ cat > "$T/bin/systemctl" <<'EOF'
 # systemctl for one simulated instance: rananeeti.service is the serve process in /run/rananeeti.pid.
 echo "systemctl $*" >> "$FAKE_AWS_LOG"
 running() { [ -s /run/rananeeti.pid ] && kill -0 "$(cat /run/rananeeti.pid)" 2>/dev/null; }
+stop() {
+    if running; then
+        kill -TERM "$(cat /run/rananeeti.pid)"
+        for _ in $(seq 600); do running || break; sleep 0.1; done
+    fi
+}
+start() {
+    (set -a; . /etc/rananeeti/rananeeti.env; set +a
+     exec setsid /opt/rananeeti/bin/rananeeti serve >> "$NODE_DIR/serve.log" 2>&1 < /dev/null) &
+    echo $! > /run/rananeeti.pid
+    echo $! > "$NODE_DIR/serve.pid"
+}
 case "$1" in
-    stop)
-        if running; then
-            kill -TERM "$(cat /run/rananeeti.pid)"
-            for _ in $(seq 600); do running || break; sleep 0.1; done
-        fi ;;
+    stop) stop ;;
+    start) running || start ;;
+    try-restart) if running; then stop; start; fi ;;
     is-active) running ;;
     is-failed) exit 1 ;;
 esac
@@ -153,7 +192,8 @@ EOF
 printf '#!/bin/sh\nexit 0\n' > "$T/bin/udevadm"
 chmod 0755 "$T"/bin/*
 
-export FAKE_AWS_STATE=$T/state.json FAKE_AWS_LOG=$T/aws.calls FAKE_AWS_BYID=$T/by-id FAKE_AWS_RELEASE=/dev/null
+# `aws s3 cp` hands out the CA of this run (RDS_CA_URI names it, as a stack would name its own copy).
+export FAKE_AWS_STATE=$T/state.json FAKE_AWS_LOG=$T/aws.calls FAKE_AWS_BYID=$T/by-id FAKE_AWS_RELEASE=$T/tls/ca.pem
 export RANANEETI_BY_ID=$T/by-id
 : > "$FAKE_AWS_LOG"
 
@@ -196,8 +236,10 @@ for node in "${node_ids[@]}"; do
                      {Key: "rananeeti:node-id", Value: ("vol-0" + $n)}, {Key: "rananeeti:backlog", Value: "unknown"}]}}' <<<"$volumes")
     instances=$(jq -c --arg n "$node" '. + {("i-0" + $n): {state: "running", lifecycle: "InService", group: "cafe-NodeGroup"}}' <<<"$instances")
 done
-jq -n --argjson v "$volumes" --argjson i "$instances" \
-    '{volumes: $v, instances: $i, signals: [], heartbeats: [], completed: {}, metrics: [], describe_calls: 0}' > "$FAKE_AWS_STATE"
+jq -n --argjson v "$volumes" --argjson i "$instances" --arg db "host=127.0.0.1 port=$PRIVATE_PG_PORT dbname=postgres" \
+    '{volumes: $v, instances: $i, signals: [], heartbeats: [], completed: {}, metrics: [], describe_calls: 0,
+      secrets: {"app-secret": "{\"username\": \"rananeeti_app\", \"password\": \"unused-with-trust\"}"},
+      parameters: {"/rananeeti/cafe/database": $db}}' > "$FAKE_AWS_STATE"
 
 # The node agents and the program where a node has them (/opt/rananeeti), in each namespace.
 mkdir -p "$T/opt/rananeeti/bin"
@@ -214,13 +256,19 @@ LOG_STORAGE=ebs
 DRAIN_MINUTES=1
 LIFECYCLE_HOOK=rananeeti-drain
 METRICS_NAMESPACE=Rananeeti
+APP_SECRET_ARN=app-secret
+DB_PARAMETER=/rananeeti/cafe/database
+RDS_CA_URI=s3://cafe-releases/rds-ca.pem
 EOF
     echo "vol-0$node" > "$T/$node/etc/rananeeti/volume-id"
     cat > "$T/$node/etc/rananeeti/rananeeti.env" <<EOF
 RANANEETI_LISTEN=127.0.0.1:${PORTS[$node]}
 RANANEETI_DATA_DIR=/var/lib/rananeeti/log
 RANANEETI_NODE_ID=vol-0$node
-RANANEETI_DATABASE="$SERVICE_DB"
+RANANEETI_DATABASE=service=rananeeti
+PGSERVICEFILE=/etc/rananeeti/pg_service.conf
+PGUSER=rananeeti_app
+PGPASSFILE=/etc/rananeeti/pgpass
 RANANEETI_POST_RATE_LIMIT=200/400
 RANANEETI_LOG_LEVEL=info
 EOF
@@ -247,17 +295,20 @@ done
 in_node() {
     local node=$1; shift
     nsenter -t "${HOLDERS[$node]}" -m -- env PATH="$T/bin:$PATH" FAKE_INSTANCE_ID="${INSTANCE[$node]}" \
-        FAKE_AZ="${ZONE[$node]}" "$@"
+        FAKE_AZ="${ZONE[$node]}" NODE_DIR="$T/$node" "$@"
 }
 for node in "${node_ids[@]}"; do
     wait_for "$node: instance namespace ready" 30 in_node "$node" mountpoint -q /var/lib/rananeeti || exit 1
+    # The service's user (for its password file), and its database settings as the stack gives them.
+    in_node "$node" useradd --system --no-create-home rananeeti
+    in_node "$node" /opt/rananeeti/aws/rananeeti-db-config 2> "$T/$node/agent-db-config.log" \
+        || { no "$node: rananeeti-db-config wrote the database settings"; cat "$T/$node/agent-db-config.log"; exit 1; }
 done
+check "database settings from the stack: verify-full against the stack's CA" \
+    in_node a1 grep -qx 'sslmode=verify-full' /etc/rananeeti/pg_service.conf
 
-start_serve() {  # start_serve NODE
-    # shellcheck disable=SC2016  # $0 and $! belong to the inner shell
-    in_node "$1" bash -c 'set -a; . /etc/rananeeti/rananeeti.env; set +a
-        setsid /opt/rananeeti/bin/rananeeti serve > "$0/serve.log" 2>&1 < /dev/null &
-        echo $! > /run/rananeeti.pid; echo $! > "$0/serve.pid"' "$T/$1"
+start_serve() {  # start_serve NODE: as systemd would (the stub)
+    in_node "$1" systemctl start rananeeti.service
 }
 url() { echo "http://127.0.0.1:${PORTS[$1]}"; }
 readyz_field() { curl -sS --max-time 5 "$(url "$1")/readyz" | jq -r "$2"; }
@@ -290,6 +341,8 @@ for node in "${node_ids[@]}"; do wait_for "$node: ready" 90 ready "$node" || exi
 say "four nodes ready"
 for node in "${node_ids[@]}"; do post_many "$node" 10 "before"; done
 for node in "${node_ids[@]}"; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
+# The backup that step 7 restores: the database as it is now, before everything below.
+pg_dump -Fc -f "$T/backup.dump" "$OWNER_DB"
 
 # ------------------------------------------------------------------ 2. the database stops
 "$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
@@ -304,7 +357,7 @@ for node in "${node_ids[@]}"; do
     [ "$node" = a1 ] && patience=120
     # exec all the way down, so that $! is the agent itself (cleanup ends it by that number)
     ( exec nsenter -t "${HOLDERS[$node]}" -m -- env PATH="$T/bin:$PATH" FAKE_INSTANCE_ID="${INSTANCE[$node]}" \
-        FAKE_AZ="${ZONE[$node]}" RANANEETI_LIFECYCLE_POLL_SECONDS=0.5 RANANEETI_DRAIN_TRY_SECONDS=2 \
+        FAKE_AZ="${ZONE[$node]}" NODE_DIR="$T/$node" RANANEETI_LIFECYCLE_POLL_SECONDS=0.5 RANANEETI_DRAIN_TRY_SECONDS=2 \
         RANANEETI_DRAIN_SECONDS=$patience /opt/rananeeti/aws/rananeeti-lifecycle ) > "$T/$node/agent-lifecycle.log" 2>&1 &
     BACKGROUND+=($!)
 done
@@ -370,7 +423,73 @@ for node in "${node_ids[@]}"; do
     check "node vol-0$node: checkpoint at its log's end (18)" test "$(sql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0$node'")" = 18
 done
 
-# ------------------------------------------------------------------ 7. a retirement the database's return ends in time
+# ------------------------------------------------------------------ 7. drill: Aurora restored from a backup
+# The backup was taken after step 1; since then the outage, the retirements and these came.
+for node in a1 b1; do post_many "$node" 4 "after the backup"; done
+for node in a1 b1; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
+# The restore, into a new database (as a restored cluster is new); then the stack's parameter names it
+# (DatabaseHostsOverride), and each node's rananeeti-db-config - here run at once, as its timer would within
+# 5 minutes - follows it.
+psql -X -q -v ON_ERROR_STOP=1 "$OWNER_DB" -c "CREATE DATABASE restored" >/dev/null
+pg_restore -d "host=127.0.0.1 port=$PRIVATE_PG_PORT user=postgres dbname=restored" "$T/backup.dump"
+RESTORED_DB="host=127.0.0.1 port=$PRIVATE_PG_PORT user=postgres dbname=restored"
+check "the restored database lacks what came after the backup" test "$(psql -X -A -t -q "$RESTORED_DB" -c "SELECT count(*) FROM cafe.ordersraw")" = 40
+state_set "st['parameters']['/rananeeti/cafe/database'] = 'host=127.0.0.1 port=$PRIVATE_PG_PORT dbname=restored'"
+for node in a1 b1; do
+    in_node "$node" /opt/rananeeti/aws/rananeeti-db-config 2>> "$T/$node/agent-db-config.log"
+    check "$node: follows the stack's parameter to the restored database" in_node "$node" grep -qx 'dbname=restored' /etc/rananeeti/pg_service.conf
+done
+check "the nodes were restarted onto it" test "$(grep -c 'systemctl try-restart rananeeti.service' "$FAKE_AWS_LOG")" -ge 2
+for node in a1 b1; do wait_for "$node: ready again" 90 ready "$node"; wait_for "$node: the rewind healed (lag 0)" 90 lag_zero "$node"; done
+# The runbook: every retired log may hold events the restored database lost; retag them, and the orphan
+# jobs project them again (rows already there are left alone).
+if [ "$SABOTAGE" != no-retag ]; then
+    "$T/bin/aws" ec2 create-tags --resources vol-0a2 vol-0b2 --tags Key=rananeeti:backlog,Value=unknown
+    for node in a1 b1; do
+        in_node "$node" env RANANEETI_ORPHAN_DRAIN_SECONDS=60 /opt/rananeeti/aws/rananeeti-orphans > "$T/$node/agent-orphans-3.log" 2>&1 || true
+    done
+fi
+rsql() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$RESTORED_DB" -c "$1"; }
+sort -u "$T/acknowledged" > "$T/acknowledged.sorted"
+rsql "SELECT trim(ordrdgst) FROM cafe.ordersraw ORDER BY 1" > "$T/restored"
+missing=$(comm -23 "$T/acknowledged.sorted" "$T/restored" | wc -l)
+check "restored database: every acknowledged reservation is back ($(wc -l < "$T/acknowledged.sorted") acknowledged, $missing missing)" test "$missing" -eq 0
+check "restored database: no digest twice" test "$(rsql "SELECT count(*) - count(DISTINCT ordrdgst) FROM cafe.ordersraw")" = 0
+check "restored database: a1 and b1 at their logs' ends (22)" test "$(rsql "SELECT string_agg(next_offset::text, ',' ORDER BY node_id) FROM cafe.projector_checkpoints WHERE node_id IN ('vol-0a1', 'vol-0b1')")" = 22,22
+OWNER_DB=$RESTORED_DB
+
+# ------------------------------------------------------------------ 8. drill: a zone lost with a backlog in it
+"$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
+post_many b1 3 "zone b's last"
+# The snapshot: Data Lifecycle Manager's, or one taken by hand; crash-consistent, as a frozen copy is.
+in_node b1 fsfreeze -f /var/lib/rananeeti
+cp --sparse=always "$T/b1/volume.img" "$T/b1-snapshot.img"
+in_node b1 fsfreeze -u /var/lib/rananeeti
+# Zone b is gone: b1 with it, no drain; its volume stays attached to an instance nobody can reach.
+kill -KILL "$(cat "$T/b1/serve.pid")"
+"$ROOT/scripts/private-postgres" restart "$PG_DIR"
+# The runbook: a volume from the snapshot in zone a, tagged as a copy of b1's (never a slot: no node may run
+# it as its own), with the backlog unknown.
+COPY_LOOP=$(losetup --find --show "$T/b1-snapshot.img")
+LOOPS+=("$COPY_LOOP")
+state_set "st['volumes']['vol-0b1copy'] = {'VolumeId': 'vol-0b1copy', 'AvailabilityZone': 'eu-west-1a', 'State': 'available',
+    'Attachments': [], 'loop': '$COPY_LOOP', 'Tags': [{'Key': 'rananeeti:stack', 'Value': 'cafe'},
+    {'Key': 'rananeeti:node-id', 'Value': 'vol-0b1'}, {'Key': 'rananeeti:copy-of', 'Value': 'vol-0b1'},
+    {'Key': 'rananeeti:backlog', 'Value': 'unknown'}]}"
+in_node a1 env RANANEETI_ORPHAN_DRAIN_SECONDS=60 /opt/rananeeti/aws/rananeeti-orphans > "$T/a1/agent-orphans-4.log" 2>&1 || true
+check "the copy was projected in zone a (backlog 0)" test "$(state '.volumes["vol-0b1copy"].Tags[] | select(.Key == "rananeeti:backlog") | .Value')" = 0
+missing=$(tail -n 3 "$T/acknowledged" | while read -r d; do [ "$(rsql "SELECT count(*) FROM cafe.ordersraw WHERE ordrdgst = '$d'")" = 1 ] || echo "$d"; done | wc -l)
+check "zone b's last reservations are in the database ($missing missing)" test "$missing" -eq 0
+check "b1's checkpoint at the copy's end (25)" test "$(rsql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0b1'")" = 25
+# The zone returns: b1 runs on its own volume again, as the node it always was.
+start_serve b1
+wait_for "b1: ready on its own volume again" 90 ready b1
+post_many b1 1 "zone b back"
+wait_for "b1: projected (lag 0)" 60 lag_zero b1
+check "b1 continues after the copy: checkpoint 26, nothing twice" test "$(rsql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0b1'")" = 26
+check "no digest twice after the zone came back" test "$(rsql "SELECT count(*) - count(DISTINCT ordrdgst) FROM cafe.ordersraw")" = 0
+
+# ------------------------------------------------------------------ 9. a retirement the database's return ends in time
 post_many a1 3 "late"
 "$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
 post_many a1 2 "second outage"
@@ -380,7 +499,7 @@ if wait_for "a1: says draining" 60 draining a1; then
     wait_for "a1: lifecycle action completed" 120 completed i-0a1
     check "a1: drained in time, the termination goes on (CONTINUE)" test "$(state '.completed["i-0a1"]')" = CONTINUE
     check "a1: volume tagged backlog 0" test "$(state '.volumes["vol-0a1"].Tags[] | select(.Key == "rananeeti:backlog") | .Value')" = 0
-    check "a1: its last reservations are in the database" test "$(sql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0a1'")" = 23
+    check "a1: its last reservations are in the database" test "$(rsql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0a1'")" = 27
 fi
 
 passed=$(grep -c '^ok ' "$RESULTS" || true)
