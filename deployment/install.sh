@@ -16,7 +16,7 @@
 #   system user and group rananeeti (home /var/lib/rananeeti, no login shell)
 #   /opt/rananeeti/bin/rananeeti       the program (root-owned), and the link /usr/local/bin/rananeeti
 #   /opt/rananeeti/schema/*.sql        the schema (the program carries it too: rananeeti db migrate)
-#   /opt/rananeeti/...                 the rest of the release: unit, env file, README, LIBRARIES, VERSION
+#   /opt/rananeeti/...                 the rest of the release: unit, env file, README, LIBRARIES, VERSION, aws/
 #   /etc/systemd/system/rananeeti.service   the unit (replaced on every install: local changes go in drop-ins)
 #   /etc/rananeeti/rananeeti.env       configuration, root:root 0600; an existing one is never overwritten
 #   /var/lib/rananeeti/, .../log/      state and the event log, rananeeti:rananeeti 0750
@@ -115,6 +115,12 @@ else
         if [ -f "$HERE/$f" ]; then install -o root -g root -m 0644 "$HERE/$f" "$PREFIX/$f"; fi
     done
     install -o root -g root -m 0755 "$HERE/install.sh" "$PREFIX/install.sh"
+    # The AWS node scripts (deployment/README.md, "What runs on a node"): unused on a single host, but part
+    # of the release that SHA256SUMS describes.
+    if [ -d "$HERE/aws" ]; then
+        rm -rf "$PREFIX/aws"
+        cp -R "$HERE/aws" "$PREFIX/aws"
+    fi
 fi
 chown -R root:root "$PREFIX" && chmod -R go-w "$PREFIX"
 say "installed $PREFIX/bin/rananeeti"
