@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // C libraries from Debian packages: a module map and a one-line shim each, nothing else.
@@ -67,11 +69,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Who someone is: OpenID Connect sign-in (discovery, PKCE, ID and access tokens checked against the
+        // provider's keys), sealed session cookies that every node can open without a database, private
+        // status links, and who counts as staff. No HTTP server, no routes: CafeWeb mounts it.
+        .target(
+            name: "Identity",
+            dependencies: [
+                "Orders",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The HTTP layer: the website, the JSON API, health and metrics.
         .target(
             name: "CafeWeb",
             dependencies: [
-                "EventLog", "Orders", "Postgres", "Projection",
+                "EventLog", "Orders", "Postgres", "Projection", "Identity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -89,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "rananeeti",
             dependencies: [
-                "EventLog", "Orders", "Postgres", "Projection", "CafeWeb",
+                "EventLog", "Orders", "Postgres", "Projection", "CafeWeb", "Identity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -172,9 +188,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "IdentityTests",
+            dependencies: ["Identity", "Orders", "TestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CafeWebTests",
             dependencies: [
-                "CafeWeb", "Projection", "EventLog", "Orders", "Postgres", "TestSupport",
+                "CafeWeb", "Projection", "EventLog", "Orders", "Postgres", "TestSupport", "Identity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -21,8 +21,10 @@ public struct LoggedEvent: Sendable, Hashable {
 
     /// The kinds of events this version knows, and a place for those it does not.
     public enum Kind: Sendable, Hashable {
-        /// `reservation.accepted`.
+        /// `reservation.accepted`, or `reservation.accepted.v2` when it records who booked.
         case reservationAccepted(ReservationEvent)
+        /// `reservation.cancelled`.
+        case reservationCancelled(CancellationEvent)
         /// An event type this version does not know, written by a newer one. Its other
         /// fields are not interpreted; a reader should stop or skip it knowingly, never
         /// treat it as damage.
@@ -32,13 +34,19 @@ public struct LoggedEvent: Sendable, Hashable {
     /// The event's `type`, e.g. `reservation.accepted`.
     public var type: String {
         switch kind {
-        case .reservationAccepted: ReservationEvent.eventType
+        case .reservationAccepted(let event): event.type
+        case .reservationCancelled: CancellationEvent.eventType
         case .unknown(let type): type
         }
     }
 
-    /// The reservation event, or nil for an unknown type.
+    /// The reservation event, or nil for another type.
     public var reservationEvent: ReservationEvent? {
         if case .reservationAccepted(let event) = kind { event } else { nil }
+    }
+
+    /// The cancellation event, or nil for another type.
+    public var cancellationEvent: CancellationEvent? {
+        if case .reservationCancelled(let event) = kind { event } else { nil }
     }
 }

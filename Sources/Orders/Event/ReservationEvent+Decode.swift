@@ -6,10 +6,10 @@ extension ReservationEvent {
     ///
     /// Decoding is strict, because the log is written only by this program: the line must
     /// be one JSON object (JSON whitespace around it is allowed, so a trailing line feed is
-    /// fine), fields may come in any order but each exactly once, and a
-    /// `reservation.accepted` record must have all its fields, no others, and a reservation
-    /// that is valid *as stored* (trimmed and normalised). The stored digest is kept, not
-    /// recomputed: see ``digestMatchesReservation``.
+    /// fine), fields may come in any order but each exactly once, and a record of a known
+    /// type (`reservation.accepted`, `reservation.accepted.v2`, `reservation.cancelled`) must
+    /// have all its fields, no others, and values that are valid *as stored* (trimmed and
+    /// normalised). The stored digest is kept, not recomputed: see ``digestMatchesReservation``.
     ///
     /// A line of any other `type` is not an error: it decodes as
     /// ``LoggedEvent/Kind/unknown(type:)`` with its offset and time, its other fields
@@ -36,10 +36,12 @@ extension ReservationEvent {
 /// Reads the fields of one stamped event line and interprets them.
 private struct EventLineDecoder {
     /// Every field name an event line of a known type may have.
-    enum FieldName: Int {
+    enum FieldName: Int, CaseIterable {
         case offset, appendedAt, type, node, digest, name, people, dateTime, notes, testFailures
+        case guestIssuer, guestSubject
+        case byIssuer, bySubject, byRole, reason
 
-        static let count = 10
+        static let count = 16
 
         var text: StaticString {
             switch self {
@@ -53,8 +55,23 @@ private struct EventLineDecoder {
             case .dateTime: "datetime"
             case .notes: "notes"
             case .testFailures: "testFailures"
+            case .guestIssuer: "guestIssuer"
+            case .guestSubject: "guestSubject"
+            case .byIssuer: "byIssuer"
+            case .bySubject: "bySubject"
+            case .byRole: "byRole"
+            case .reason: "reason"
             }
         }
+
+        /// The fields of each known type: all required, no others allowed.
+        static let reservationAccepted: [FieldName] = [
+            .offset, .appendedAt, .type, .node, .digest, .name, .people, .dateTime, .notes, .testFailures,
+        ]
+        static let reservationAcceptedWithGuest = reservationAccepted + [.guestIssuer, .guestSubject]
+        static let reservationCancelled: [FieldName] = [
+            .offset, .appendedAt, .type, .node, .digest, .byIssuer, .bySubject, .byRole, .reason,
+        ]
 
         /// The field `token` names, or nil for a name this version does not know.
         ///
@@ -75,6 +92,8 @@ private struct EventLineDecoder {
     }
 
     private static let reservationAcceptedType: StaticString = "reservation.accepted"
+    private static let reservationAcceptedWithGuestType: StaticString = "reservation.accepted.v2"
+    private static let reservationCancelledType: StaticString = "reservation.cancelled"
 
     private let reader: JSONObjectReader
     private var found = FoundFields()
@@ -131,34 +150,39 @@ private struct EventLineDecoder {
         }
         let typeField = try required(.type)
         guard case .string(let type) = typeField.value else { throw problem(typeField, "must be a string") }
-        guard reader.string(type, equals: Self.reservationAcceptedType) else {
-            return LoggedEvent(
-                offset: offsetValue.magnitude,
-                appendedAt: appendedAt,
-                kind: .unknown(type: reader.decodeString(type))
-            )
+        let kind: LoggedEvent.Kind
+        if reader.string(type, equals: Self.reservationAcceptedType) {
+            try onlyFields(FieldName.reservationAccepted, of: ReservationEvent.eventType)
+            kind = .reservationAccepted(try reservationAccepted(withGuest: false))
+        } else if reader.string(type, equals: Self.reservationAcceptedWithGuestType) {
+            try onlyFields(FieldName.reservationAcceptedWithGuest, of: ReservationEvent.eventTypeWithGuest)
+            kind = .reservationAccepted(try reservationAccepted(withGuest: true))
+        } else if reader.string(type, equals: Self.reservationCancelledType) {
+            try onlyFields(FieldName.reservationCancelled, of: CancellationEvent.eventType)
+            kind = .reservationCancelled(try reservationCancelled())
+        } else {
+            kind = .unknown(type: reader.decodeString(type))
         }
-        let event = try reservationAccepted()
-        return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: .reservationAccepted(event))
+        return LoggedEvent(offset: offsetValue.magnitude, appendedAt: appendedAt, kind: kind)
     }
 
-    private func reservationAccepted() throws(EventDecodingError) -> ReservationEvent {
-        if let unknown = firstUnknownField {
-            throw EventDecodingError(
-                at: unknown.nameOffset,
-                "unknown field \(reader.quotedForMessage(unknown.name)) in a \(ReservationEvent.eventType) event"
-            )
+    /// Refuses a field that a line of `type` may not have: one this version does not know, or one of another
+    /// known type; reports the first of them in the line.
+    private func onlyFields(_ allowed: [FieldName], of type: String) throws(EventDecodingError) {
+        var first = firstUnknownField
+        for name in FieldName.allCases where !allowed.contains(name) {
+            if let field = found[name], field.nameOffset < first?.nameOffset ?? Int.max { first = field }
         }
+        if let first {
+            throw EventDecodingError(
+                at: first.nameOffset, "unknown field \(reader.quotedForMessage(first.name)) in a \(type) event")
+        }
+    }
+
+    private func reservationAccepted(withGuest: Bool) throws(EventDecodingError) -> ReservationEvent {
         let node = try reader.decodeString(string(.node))
 
-        let digestField = try required(.digest)
-        let digest = try utf8(of: digestField) { bytes throws(EventDecodingError) in
-            guard let digest = ReservationDigest(hexUTF8: bytes) else {
-                throw problem(digestField, "must be 20 lowercase hexadecimal digits")
-            }
-            return digest
-        }
-
+        let digest = try digest()
         let name = try storedText(.name, ReservationRules.checkName)
 
         let peopleField = try required(.people)
@@ -192,7 +216,43 @@ private struct EventLineDecoder {
             notes: notes,
             testFailures: testFailures
         )
-        return ReservationEvent(node: node, digest: digest, reservation: reservation)
+        let guest = withGuest ? try identity(issuer: .guestIssuer, subject: .guestSubject) : nil
+        return ReservationEvent(node: node, digest: digest, reservation: reservation, guest: guest)
+    }
+
+    private func reservationCancelled() throws(EventDecodingError) -> CancellationEvent {
+        let node = try reader.decodeString(string(.node))
+        let digest = try digest()
+        let by = try identity(issuer: .byIssuer, subject: .bySubject)
+        let roleField = try required(.byRole)
+        let roleText = try reader.decodeString(string(.byRole))
+        guard let role = CancellerRole(rawValue: roleText) else {
+            throw problem(roleField, "must be \"guest\" or \"staff\"")
+        }
+        let reason = try storedText(.reason, ReservationRules.checkReason)
+        return CancellationEvent(node: node, digest: digest, by: by, role: role, checkedReason: reason)
+    }
+
+    private func digest() throws(EventDecodingError) -> ReservationDigest {
+        let digestField = try required(.digest)
+        return try utf8(of: digestField) { bytes throws(EventDecodingError) in
+            guard let digest = ReservationDigest(hexUTF8: bytes) else {
+                throw problem(digestField, "must be 20 lowercase hexadecimal digits")
+            }
+            return digest
+        }
+    }
+
+    private func identity(issuer: FieldName, subject: FieldName) throws(EventDecodingError) -> GuestIdentity {
+        let issuerText = try reader.decodeString(string(issuer))
+        let subjectText = try reader.decodeString(string(subject))
+        guard GuestIdentity.isAcceptable(issuerText) else {
+            throw problem(try required(issuer), "must be 1 to 255 characters on one line, without control characters")
+        }
+        guard let identity = GuestIdentity(issuer: issuerText, subject: subjectText) else {
+            throw problem(try required(subject), "must be 1 to 255 characters on one line, without control characters")
+        }
+        return identity
     }
 
     // MARK: Field access
@@ -243,6 +303,7 @@ private struct EventLineDecoder {
 /// decoding a line allocates nothing for them.
 private struct FoundFields {
     private var offset, appendedAt, type, node, digest, name, people, dateTime, notes, testFailures: JSONField?
+    private var guestIssuer, guestSubject, byIssuer, bySubject, byRole, reason: JSONField?
 
     subscript(_ field: EventLineDecoder.FieldName) -> JSONField? {
         get {
@@ -257,6 +318,12 @@ private struct FoundFields {
             case .dateTime: dateTime
             case .notes: notes
             case .testFailures: testFailures
+            case .guestIssuer: guestIssuer
+            case .guestSubject: guestSubject
+            case .byIssuer: byIssuer
+            case .bySubject: bySubject
+            case .byRole: byRole
+            case .reason: reason
             }
         }
         set {
@@ -271,6 +338,12 @@ private struct FoundFields {
             case .dateTime: dateTime = newValue
             case .notes: notes = newValue
             case .testFailures: testFailures = newValue
+            case .guestIssuer: guestIssuer = newValue
+            case .guestSubject: guestSubject = newValue
+            case .byIssuer: byIssuer = newValue
+            case .bySubject: bySubject = newValue
+            case .byRole: byRole = newValue
+            case .reason: reason = newValue
             }
         }
     }

@@ -4,11 +4,18 @@
 ///
 ///     {"type":"reservation.accepted","node":"node-a","digest":"2e401f4cba1d2e90f354","name":"Bob","people":2,"datetime":"2020-11-16T20:00","notes":"window seat","testFailures":false}
 ///
+/// and, when a signed-in guest booked it, as `reservation.accepted.v2` with `"guestIssuer"` and
+/// `"guestSubject"` after `"testFailures"`.
+///
 /// The event log puts `"offset"` and `"appendedAt"` in front when it appends the record;
 /// ``decode(line:)`` reads such a stamped line back. `docs/EVENTS.md` documents each field.
 public struct ReservationEvent: Sendable, Hashable {
-    /// The `type` of this event in the log.
+    /// The `type` of an event without a guest: a booking taken while nobody was signed in.
     public static let eventType = "reservation.accepted"
+    /// The `type` of an event that records who booked: the fields of ``eventType`` and then `guestIssuer` and
+    /// `guestSubject`. A new name, because readers of ``eventType`` refuse fields they do not know
+    /// (`docs/EVENTS.md`, "Changing the format").
+    public static let eventTypeWithGuest = "reservation.accepted.v2"
 
     /// The node (app server) that accepted the reservation.
     public let node: String
@@ -16,22 +23,29 @@ public struct ReservationEvent: Sendable, Hashable {
     public let digest: ReservationDigest
     /// The reservation as accepted.
     public let reservation: Reservation
+    /// Who booked it, when they were signed in.
+    public let guest: GuestIdentity?
 
     /// Creates the event of `node` accepting `reservation`, computing its digest.
     ///
     /// - Parameters:
     ///   - node: the name of the accepting node, as configured.
     ///   - reservation: the validated reservation.
-    public init(node: String, reservation: Reservation) {
-        self.init(node: node, digest: reservation.digest, reservation: reservation)
+    ///   - guest: who booked it, when they were signed in; nil otherwise.
+    public init(node: String, reservation: Reservation, guest: GuestIdentity? = nil) {
+        self.init(node: node, digest: reservation.digest, reservation: reservation, guest: guest)
     }
 
     /// Restores an event as it was written, keeping the stored digest.
-    init(node: String, digest: ReservationDigest, reservation: Reservation) {
+    init(node: String, digest: ReservationDigest, reservation: Reservation, guest: GuestIdentity? = nil) {
         self.node = node
         self.digest = digest
         self.reservation = reservation
+        self.guest = guest
     }
+
+    /// The `type` this event is written with.
+    public var type: String { guest == nil ? Self.eventType : Self.eventTypeWithGuest }
 
     /// Whether the stored digest is the one the reservation hashes to.
     ///
@@ -61,7 +75,9 @@ extension ReservationEvent {
     public func appendRecord(to output: inout [UInt8]) {
         // No reserveCapacity here: it reallocates to exactly the size asked for, so calling
         // it for every record appended to a shared buffer would copy the buffer every time.
-        output.append(contentsOf: #"{"type":"reservation.accepted","node":"#.utf8)
+        output.append(
+            contentsOf: guest == nil
+                ? #"{"type":"reservation.accepted","node":"#.utf8 : #"{"type":"reservation.accepted.v2","node":"#.utf8)
         JSONStringWriter.append(node, to: &output)
         output.append(contentsOf: #","digest":""#.utf8)
         digest.appendHex(to: &output)
@@ -74,7 +90,14 @@ extension ReservationEvent {
         output.append(contentsOf: #"","notes":"#.utf8)
         JSONStringWriter.append(reservation.notes, to: &output)
         output.append(
-            contentsOf: reservation.testFailures ? #","testFailures":true}"#.utf8 : #","testFailures":false}"#.utf8
+            contentsOf: reservation.testFailures ? #","testFailures":true"#.utf8 : #","testFailures":false"#.utf8
         )
+        if let guest {
+            output.append(contentsOf: #","guestIssuer":"#.utf8)
+            JSONStringWriter.append(guest.issuer, to: &output)
+            output.append(contentsOf: #","guestSubject":"#.utf8)
+            JSONStringWriter.append(guest.subject, to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 }

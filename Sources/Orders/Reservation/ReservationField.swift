@@ -21,6 +21,8 @@ public struct ReservationField: RawRepresentable, Sendable, Hashable, CustomStri
     public static let notes = ReservationField(rawValue: "notes")
     /// The "Test database failures" box.
     public static let testFailures = ReservationField(rawValue: "testFailures")
+    /// The reason given for a cancellation (not part of a reservation, checked by the same rules).
+    public static let reason = ReservationField(rawValue: "reason")
 
     public var description: String { rawValue }
 }

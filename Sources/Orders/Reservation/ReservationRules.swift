@@ -46,6 +46,24 @@ enum ReservationRules {
         return .valid(notes)
     }
 
+    /// `cafe.cancellations.reason varchar(200)`, counted the same way as notes.
+    static let reasonScalarLimit = 200
+
+    /// Cleans and checks the reason a guest or staff member gives for a cancellation: optional, one line.
+    static func reason(_ raw: String) -> Check<String> {
+        let reason = GuestText.trimmed(raw)
+        return checkReason(reason, TextFacts(of: reason))
+    }
+
+    /// Checks a reason that is already clean: trimmed.
+    static func checkReason(_ reason: String, _ facts: TextFacts) -> Check<String> {
+        if facts.containsLineFeed || facts.containsOtherControl || facts.containsUnicodeLineSeparator {
+            return .invalid(Message.reasonNotOneLine)
+        }
+        if facts.scalarCount > reasonScalarLimit { return .invalid(Message.reasonTooLong) }
+        return .valid(reason)
+    }
+
     static func people(_ value: Int) -> Check<Int> {
         peopleRange.contains(value) ? .valid(value) : .invalid(Message.peopleInvalid)
     }
@@ -84,6 +102,8 @@ enum ReservationRules {
             "Please give the date and time as YYYY-MM-DDTHH:MM, for example 2020-11-16T20:00."
         static let notesControl = "Notes cannot contain control characters (line breaks are fine)."
         static let notesTooLong = "Notes can be at most 200 characters long."
+        static let reasonNotOneLine = "The reason must be a single line without control characters."
+        static let reasonTooLong = "The reason can be at most 200 characters long."
 
         static func dateTime(_ error: LocalDateTimeError, text: String) -> String {
             switch error {

@@ -1,0 +1,47 @@
+import Crypto
+import Foundation
+public import Orders
+
+/// Private links to a reservation's status page: `/orders/DIGEST?token=TOKEN`.
+///
+/// A digest is derived from a reservation's content, so anyone who can guess what was booked could compute
+/// it; the token cannot be computed without the session keys. It is an HMAC-SHA256 of the digest under a key
+/// derived for this purpose (128 bits, base64url): every node, with or without its database, can check it,
+/// and nothing needs storing. Whoever booked gets the link; a signed-in guest and staff need no token.
+public struct StatusLinks: Sendable {
+    private let keys: [SymmetricKey]
+
+    public init(keys: SessionKeys) {
+        self.keys = keys.derived(for: .statusLink)
+    }
+
+    /// The token for `digest`, under the current key.
+    public func token(for digest: ReservationDigest) -> String {
+        Self.token(for: digest, key: keys[0])
+    }
+
+    /// Whether `token` opens `digest` (under any accepted key), in time that does not depend on where a wrong
+    /// token differs.
+    public func isValid(_ token: String, for digest: ReservationDigest) -> Bool {
+        guard let presented = Base64URL.decode(token), presented.count == Self.tokenBytes else { return false }
+        var valid = false
+        for key in keys {
+            let expected = Self.mac(digest, key: key)
+            var difference: UInt8 = 0
+            for (a, b) in zip(presented, expected) { difference |= a ^ b }
+            valid = valid || difference == 0
+        }
+        return valid
+    }
+
+    private static let tokenBytes = 16
+
+    private static func mac(_ digest: ReservationDigest, key: SymmetricKey) -> [UInt8] {
+        let code = HMAC<SHA256>.authenticationCode(for: Data("status:\(digest)".utf8), using: key)
+        return Array(Array(code).prefix(tokenBytes))
+    }
+
+    private static func token(for digest: ReservationDigest, key: SymmetricKey) -> String {
+        Base64URL.encode(mac(digest, key: key))
+    }
+}
