@@ -105,11 +105,11 @@ struct ReservationEventTests {
     @Test("reads an event of a type it does not know as such, not as damage")
     func unknownType() throws {
         let line =
-            #"{"offset":7,"appendedAt":"2026-11-29T03:06:17.123Z","type":"reservation.cancelled","digest":"2e401f4cba1d2e90f354","reason":{"by":"guest","codes":[1,2.5,null,true]}}"#
+            #"{"offset":7,"appendedAt":"2026-11-29T03:06:17.123Z","type":"table.moved","digest":"2e401f4cba1d2e90f354","reason":{"by":"guest","codes":[1,2.5,null,true]}}"#
         let logged = try ReservationEvent.decode(line: Array(line.utf8))
         #expect(logged.offset == 7)
-        #expect(logged.kind == .unknown(type: "reservation.cancelled"))
-        #expect(logged.type == "reservation.cancelled")
+        #expect(logged.kind == .unknown(type: "table.moved"))
+        #expect(logged.type == "table.moved")
         #expect(logged.reservationEvent == nil)
     }
 
