@@ -41,18 +41,32 @@ public func makeApplication(
     let desk = ReservationDesk(
         book: book, metrics: metrics, retryAfterSeconds: configuration.options.retryAfterSeconds)
 
+    let policy = AccessPolicy(listener: configuration.listener, links: configuration.statusLinks, calendar: calendar)
+
     let router = Router(context: CafeRequestContext.self, options: [.autoGenerateHeadEndpoints])
     // Middleware applies to the routes added after it, and to the 404 of paths that match none. It answers a
     // known path asked with another method 405 from the route table, loaded once every route is in.
     let routeTable = RouteTable()
-    router.add(middleware: RequestObservingMiddleware(pages: pages, metrics: metrics, routeTable: routeTable))
+    router.add(
+        middleware: RequestObservingMiddleware(
+            pages: pages, metrics: metrics, routeTable: routeTable, configuration: configuration))
+    router.add(middleware: CanonicalPathMiddleware<CafeRequestContext>())
+    if configuration.listener == .public {
+        router.add(middleware: CrossSiteRequestMiddleware<CafeRequestContext>())
+        if let signIn = configuration.signIn { router.add(middleware: AccountMiddleware(signIn: signIn)) }
+    }
     if let limit = configuration.postRateLimit {
         router.add(middleware: PostRateLimitMiddleware<CafeRequestContext>(limit))
     }
-    SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration).register(on: router)
+    SiteRoutes(desk: desk, pages: pages, calendar: calendar, configuration: configuration, policy: policy)
+        .register(on: router)
     APIRoutes(
-        desk: desk, calendar: calendar, configuration: configuration, pages: pages
+        desk: desk, calendar: calendar, configuration: configuration, pages: pages, policy: policy
     ).register(on: router)
+    if configuration.listener == .public, let signIn = configuration.signIn {
+        AccountRoutes(signIn: signIn, desk: desk, pages: pages, policy: policy, configuration: configuration)
+            .register(on: router)
+    }
     OperationsRoutes(book: book, configuration: configuration, registry: metricsRegistry).register(on: router)
     routeTable.load(router.routes)
 

@@ -1,4 +1,5 @@
 public import Foundation
+public import Identity
 
 /// How the website and the JSON API behave: where they listen, what they accept, what they call things.
 ///
@@ -30,6 +31,21 @@ public struct WebConfiguration: Sendable {
     /// that post from one address; `rananeeti serve` takes it from `--post-rate-limit`, and both shipped
     /// configurations (the env file, the AWS bootstrap) set one.
     public var postRateLimit: PostRateLimit?
+    /// Which listener this application serves: the public site and API (default), or the operator's
+    /// endpoints (``Listener``). A node runs one of each.
+    public var listener: Listener
+    /// Signs and checks the private links to a reservation's status page. The same keys on every node
+    /// (`--session-keys-file`). Defaults to a random key of this process: links then work on this node until it
+    /// stops, which suits tests.
+    public var statusLinks: StatusLinks
+    /// Sign-in with an OpenID Connect provider, and sessions. Defaults to nil: nobody signs in; guests book
+    /// without an account, and the book of every reservation is only on the operator listener.
+    public var signIn: SignInService?
+    /// Whether booking needs a signed-in guest, as on the old site. Defaults to true when ``signIn`` is set.
+    public var requireSignIn: Bool
+    /// Whether cookies carry `Secure`: the site is reached over https (behind TLS at the proxy or the load
+    /// balancer). Defaults to false; `serve` sets it when the sign-in redirect URL is https.
+    public var secureCookies: Bool
     /// Knobs that rarely need turning.
     public var options: Options
 
@@ -123,6 +139,11 @@ public struct WebConfiguration: Sendable {
         timeZone: TimeZone = .current,
         serverName: String? = nil,
         postRateLimit: PostRateLimit? = nil,
+        listener: Listener = .public,
+        statusLinks: StatusLinks? = nil,
+        signIn: SignInService? = nil,
+        requireSignIn: Bool? = nil,
+        secureCookies: Bool = false,
         options: Options = Options()
     ) {
         precondition(maximumRequestBodyBytes >= 1024, "maximumRequestBodyBytes must be at least 1 KiB")
@@ -136,6 +157,11 @@ public struct WebConfiguration: Sendable {
         self.timeZone = timeZone
         self.serverName = serverName
         self.postRateLimit = postRateLimit
+        self.listener = listener
+        self.statusLinks = statusLinks ?? StatusLinks(keys: try! SessionKeys(text: SessionKeys.generateKeyLine()))
+        self.signIn = signIn
+        self.requireSignIn = requireSignIn ?? (signIn != nil)
+        self.secureCookies = secureCookies
         self.options = options
     }
 }

@@ -39,11 +39,16 @@ public struct ReservationStatus: Sendable, Hashable {
     public var failedAttempts: Int
     /// The last projection failure, in words for a person.
     public var lastFailure: String?
+    /// Who booked it, when a signed-in guest did (known from this node's log or from the database).
+    public var guest: GuestIdentity?
+    /// Its cancellation, when it was cancelled.
+    public var cancellation: ReservationCancellation?
 
     public init(
         digest: ReservationDigest, reservation: Reservation, state: ReservationState, offset: UInt64? = nil,
         node: String? = nil, acceptedAt: EventTimestamp? = nil, projectedAt: EventTimestamp? = nil,
-        failedAttempts: Int = 0, lastFailure: String? = nil
+        failedAttempts: Int = 0, lastFailure: String? = nil, guest: GuestIdentity? = nil,
+        cancellation: ReservationCancellation? = nil
     ) {
         self.digest = digest
         self.reservation = reservation
@@ -54,6 +59,27 @@ public struct ReservationStatus: Sendable, Hashable {
         self.projectedAt = projectedAt
         self.failedAttempts = failedAttempts
         self.lastFailure = lastFailure
+        self.guest = guest
+        self.cancellation = cancellation
+    }
+}
+
+/// A reservation's cancellation: final, written to the log before it was confirmed to whoever cancelled.
+public struct ReservationCancellation: Sendable, Hashable {
+    /// When the log took the cancellation.
+    public var at: EventTimestamp
+    /// Who cancelled.
+    public var by: GuestIdentity
+    /// As the guest, or as staff on the guest's behalf.
+    public var role: CancellerRole
+    /// Why, in their words; empty when they gave none.
+    public var reason: String
+
+    public init(at: EventTimestamp, by: GuestIdentity, role: CancellerRole, reason: String) {
+        self.at = at
+        self.by = by
+        self.role = role
+        self.reason = reason
     }
 }
 
@@ -68,6 +94,41 @@ public enum AcceptOutcome: Sendable, Hashable {
         switch self {
         case .accepted(let status), .alreadyAccepted(let status): status
         }
+    }
+}
+
+/// The outcome of a cancellation.
+public enum CancelOutcome: Sendable, Hashable {
+    /// Cancelled now.
+    case cancelled(ReservationStatus)
+    /// It was cancelled already; nothing new was stored.
+    case alreadyCancelled(ReservationStatus)
+    /// Neither the database nor this node knows the reservation (or the database did not answer and this
+    /// node does not hold it).
+    case notFound(ReadSource)
+}
+
+/// A booking refused because exactly this reservation was cancelled: cancellations are final.
+public struct ReservationWasCancelled: Error, Sendable {
+    public let status: ReservationStatus
+
+    public init(status: ReservationStatus) {
+        self.status = status
+    }
+}
+
+/// A guest's own reservations.
+public struct GuestReservations: Sendable, Hashable {
+    /// From now on, soonest first.
+    public var upcoming: [ReservationStatus]
+    /// Before now, latest first.
+    public var past: [ReservationStatus]
+    public var source: ReadSource
+
+    public init(upcoming: [ReservationStatus], past: [ReservationStatus], source: ReadSource) {
+        self.upcoming = upcoming
+        self.past = past
+        self.source = source
     }
 }
 
@@ -162,7 +223,24 @@ public protocol ReservationBook: Sendable {
     /// Stores `reservation` durably (on disk before this returns) unless the same reservation is already
     /// stored. Throws a `LogError` when the log cannot take it (disk full: retry later; writer stopped), and
     /// ``NodeIsDraining`` when the node is being retired.
-    func accept(_ reservation: Reservation) async throws -> AcceptOutcome
+    ///
+    /// `guest` is who booked it, recorded with it (`reservation.accepted.v2`); nil when nobody is signed in.
+    /// Throws ``ReservationWasCancelled`` when exactly this reservation (the same digest) was cancelled: a
+    /// cancellation is final.
+    func accept(_ reservation: Reservation, by guest: GuestIdentity?) async throws -> AcceptOutcome
+
+    /// Cancels the reservation with `digest`: a `reservation.cancelled` event, durable before this returns,
+    /// like a booking. Whether `by` may cancel it is the caller's decision (the web layer's access policy).
+    ///
+    /// - Throws: `ReservationValidationError` for a reason that is not one line of at most 200 characters; a
+    ///   `LogError` when the log cannot take it; ``NodeIsDraining``.
+    func cancel(_ digest: ReservationDigest, by: GuestIdentity, role: CancellerRole, reason: String) async throws
+        -> CancelOutcome
+
+    /// A guest's reservations: those from `now` on, soonest first, and the earlier ones, latest first, at most
+    /// `limit` of each. From the database (merged with this node's events it has not seen yet) when it answers
+    /// in time, else from this node alone, saying so.
+    func reservations(of guest: GuestIdentity, now: LocalDateTime, limit: Int) async -> GuestReservations
 
     /// ``accept(_:)`` for a request that carried an `Idempotency-Key`: the key is stored with the reservation
     /// (durably, in the same append), so that ``idempotencyKey(_:digest:)`` finds it, restarts included. A key
@@ -181,4 +259,11 @@ public protocol ReservationBook: Sendable {
 
     /// How the node is doing now.
     func health() async -> BookHealth
+}
+
+extension ReservationBook {
+    /// A booking by nobody in particular (no one signed in).
+    public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
+        try await accept(reservation, by: nil)
+    }
 }

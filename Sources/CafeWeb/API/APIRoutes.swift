@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import HTTPTypes
@@ -10,12 +11,19 @@ struct APIRoutes: Sendable {
     let calendar: CafeCalendar
     let configuration: WebConfiguration
     let pages: SitePages
+    let policy: AccessPolicy
 
     func register(on router: Router<CafeRequestContext>) {
         let api = router.group("/api/v1")
         api.post("/reservations") { request, context in try await create(request, context: context) }
-        api.get("/reservations") { request, _ in try await list(request) }
-        api.get("/reservations/{digest}") { _, context in try await show(context: context) }
+        api.get("/reservations") { request, context in try await list(request, context: context) }
+        api.get("/reservations/{digest}") { request, context in try await show(request, context: context) }
+        if configuration.listener == .public {
+            api.post("/reservations/{digest}/cancellation") { request, context in
+                try await cancel(request, context: context)
+            }
+            api.get("/me/reservations") { _, context in try await mine(context: context) }
+        }
         api.get("/openapi.json") { _, _ in
             Response.bytes(
                 Array(OpenAPIDocument.json.utf8), headers: [.cacheControl: "no-cache"], contentType: "application/json")
@@ -31,6 +39,7 @@ struct APIRoutes: Sendable {
     // MARK: POST /api/v1/reservations
 
     private func create(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        if configuration.requireSignIn && context.visitor.user == nil { throw WebError.signInRequired }
         guard mediaType(of: request.headers[.contentType]) == "application/json" else {
             desk.metrics.recordReservation(channel: .api, outcome: "malformed")
             throw WebError(
@@ -66,7 +75,8 @@ struct APIRoutes: Sendable {
             case .unknown: break
             }
         }
-        let outcome = try await desk.accept(reservation, idempotencyKey: key, channel: .api, logger: context.logger)
+        let outcome = try await desk.accept(
+            reservation, guest: context.visitor.identity, idempotencyKey: key, channel: .api, logger: context.logger)
         if let key {
             // Another request with the same key may have been first.
             switch desk.book.idempotencyKey(key, digest: digest) {
@@ -82,12 +92,17 @@ struct APIRoutes: Sendable {
     /// first answer to the same `Idempotency-Key`.
     private func answer(_ outcome: AcceptOutcome, replayed: Bool) -> Response {
         var headers: HTTPFields = [
-            .location: ReservationJSON.path(of: outcome.status.digest), .rananeetiSource: ReadSource.local.rawValue,
+            .location: location(of: outcome.status.digest), .rananeetiSource: ReadSource.local.rawValue,
         ]
         if replayed { headers[.idempotentReplayed] = "true" }
         return Response.bytes(
-            ReservationJSON.resource(outcome.status), status: .init(code: Self.statusCode(of: outcome)),
-            headers: headers, contentType: "application/json")
+            ReservationJSON.resource(outcome.status, token: configuration.statusLinks.token(for: outcome.status.digest)),
+            status: .init(code: Self.statusCode(of: outcome)), headers: headers, contentType: "application/json")
+    }
+
+    /// The reservation's `Location`: its path with the private-link token, so that following it works.
+    private func location(of digest: ReservationDigest) -> String {
+        ReservationJSON.path(of: digest) + "?token=" + configuration.statusLinks.token(for: digest)
     }
 
     /// 201 Created for a new reservation, 200 OK for one that was already taken.
@@ -121,7 +136,10 @@ struct APIRoutes: Sendable {
 
     // MARK: GET /api/v1/reservations
 
-    private func list(_ request: Request) async throws -> Response {
+    private func list(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        guard policy.mayReadBook(context.visitor) else {
+            throw context.visitor.user == nil ? WebError.signInRequired : WebError.staffOnly
+        }
         let parameters = request.uri.queryParameters
         let options = configuration.options
         func invalid(_ detail: String) -> WebError {
@@ -167,7 +185,7 @@ struct APIRoutes: Sendable {
         body += #"{"items":["#.utf8
         for (index, item) in page.items.enumerated() {
             if index > 0 { body.append(UInt8(ascii: ",")) }
-            ReservationJSON.append(item, to: &body)
+            ReservationJSON.append(item, showsInternals: configuration.listener == .operator, to: &body)
         }
         body += #"],"source":""#.utf8
         body += page.source.rawValue.utf8
@@ -189,14 +207,22 @@ struct APIRoutes: Sendable {
 
     // MARK: GET /api/v1/reservations/{digest}
 
-    private func show(context: CafeRequestContext) async throws -> Response {
+    private func show(_ request: Request, context: CafeRequestContext) async throws -> Response {
         guard let digest = context.parameters.get("digest").flatMap({ ReservationDigest($0) }) else {
             throw WebError(
                 status: .badRequest, problem: .invalidDigest,
                 detail: "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as in the Location of the reservation.")
         }
-        let (status, source) = await desk.status(of: digest)
-        guard let status else {
+        let token = request.uri.queryParameters.get("token").map(String.init)
+        let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
+        if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
+            throw WebError.signInRequired
+        }
+        let (found, source) = await desk.status(of: digest)
+        if let found, !policy.mayRead(found, visitor: context.visitor, token: token) {
+            throw WebError.notYourReservation(digest.description)
+        }
+        guard let status = found else {
             throw WebError(
                 status: .notFound, problem: .reservationNotFound,
                 detail: source == .local
@@ -204,6 +230,84 @@ struct APIRoutes: Sendable {
                     : "There is no reservation \(digest).",
                 source: source)
         }
-        return .bytes(ReservationJSON.resource(status), headers: .source(source), contentType: "application/json")
+        // The token goes back to whoever already has it, or who booked it.
+        let mayHaveToken = linkOpens || (status.guest != nil && status.guest == context.visitor.identity)
+        return .bytes(
+            ReservationJSON.resource(
+                status, token: mayHaveToken ? configuration.statusLinks.token(for: digest) : nil,
+                showsInternals: configuration.listener == .operator),
+            headers: .source(source), contentType: "application/json")
+    }
+
+    // MARK: POST /api/v1/reservations/{digest}/cancellation
+
+    /// Cancels an upcoming reservation for the guest who booked it, or for staff: `{"reason": "…"}` (optional).
+    private func cancel(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        guard context.visitor.user != nil else { throw WebError.signInRequired }
+        let text = context.parameters.get("digest") ?? ""
+        guard let digest = ReservationDigest(text) else { throw WebError.notYourReservation(text) }
+        let body = try await RequestBodyReader.read(request, limit: configuration.maximumRequestBodyBytes)
+        var reason = ""
+        if !body.isEmpty {
+            guard mediaType(of: request.headers[.contentType]) == "application/json" else {
+                throw WebError(
+                    status: .unsupportedMediaType, problem: .unsupportedMediaType,
+                    detail: "Send the cancellation as a JSON object, such as {\"reason\": \"plans changed\"}, with Content-Type: application/json, or with no body.",
+                    headers: [.acceptPost: "application/json"])
+            }
+            reason = try CancellationBody.reason(from: body)
+        }
+        // 200 whether this call cancelled it or it was already: either way it is cancelled now.
+        let (status, _) = try await desk.cancel(
+            digest, visitor: context.visitor, reason: reason, policy: policy, logger: context.logger)
+        let token = status.guest == context.visitor.identity ? configuration.statusLinks.token(for: digest) : nil
+        return .bytes(ReservationJSON.resource(status, token: token), headers: .source(.local), contentType: "application/json")
+    }
+
+    // MARK: GET /api/v1/me/reservations
+
+    /// The signed-in guest's own reservations, upcoming and past.
+    private func mine(context: CafeRequestContext) async throws -> Response {
+        guard let user = context.visitor.user else { throw WebError.signInRequired }
+        let found = await desk.reservations(of: user.identity, now: calendar.now())
+        let links = configuration.statusLinks
+        var body: [UInt8] = Array(#"{"upcoming":["#.utf8)
+        for (index, item) in found.upcoming.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            ReservationJSON.append(item, token: links.token(for: item.digest), to: &body)
+        }
+        body += #"],"past":["#.utf8
+        for (index, item) in found.past.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            ReservationJSON.append(item, token: links.token(for: item.digest), to: &body)
+        }
+        body += #"],"source":""#.utf8
+        body += found.source.rawValue.utf8
+        body += #""}"#.utf8
+        return .bytes(body, headers: .source(found.source), contentType: "application/json")
+    }
+}
+
+/// The body of a cancellation: a JSON object with at most an optional string `reason`.
+enum CancellationBody {
+    static func reason(from body: [UInt8]) throws(WebError) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw WebError(
+                status: .badRequest, problem: .malformedJSON,
+                detail: "The body is not a JSON object. Send {\"reason\": \"…\"}, or no body at all. Nothing was changed.")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "reason" }) {
+            throw WebError(
+                status: .unprocessableContent, problem: .invalidCancellation,
+                detail: "A cancellation takes only \"reason\"; \"\(unknown)\" is not known. Nothing was changed.")
+        }
+        switch object["reason"] {
+        case nil, is NSNull: return ""
+        case let text as String: return text
+        default:
+            throw WebError(
+                status: .unprocessableContent, problem: .invalidCancellation,
+                detail: "The reason must be a string. Nothing was changed.")
+        }
     }
 }

@@ -5,17 +5,25 @@ import Projection
 /// The API's reservation resource, as `docs/openapi.json` describes it (`Reservation` schema).
 enum ReservationJSON {
     /// The resource's JSON.
-    static func resource(_ status: ReservationStatus) -> [UInt8] {
+    ///
+    /// - Parameters:
+    ///   - token: the reservation's private-link token, for whoever may have it (who booked it); nil leaves it
+    ///     out (`null`).
+    ///   - showsInternals: whether `lastFailure` is the database's own words (operator listener) or fixed
+    ///     wording that names no host.
+    static func resource(_ status: ReservationStatus, token: String? = nil, showsInternals: Bool = false) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(512)
-        append(status, to: &output)
+        append(status, token: token, showsInternals: showsInternals, to: &output)
         return output
     }
 
     /// Writes the resource's JSON straight into `output`, members in the order of the schema, strings escaped as
     /// ``JSONValue`` escapes them. Lists are written this way, without a `JSONValue` tree per reservation: a page
     /// of 50 is 20 KB, and building and walking the trees took most of a local read.
-    static func append(_ status: ReservationStatus, to output: inout [UInt8]) {
+    static func append(
+        _ status: ReservationStatus, token: String? = nil, showsInternals: Bool = false, to output: inout [UInt8]
+    ) {
         let reservation = status.reservation
         output += #"{"digest":""#.utf8
         status.digest.appendHex(to: &output)
@@ -38,11 +46,28 @@ enum ReservationJSON {
         output += #","failedAttempts":"#.utf8
         output += String(status.failedAttempts).utf8
         output += #","lastFailure":"#.utf8
-        appendOptional(status.lastFailure, to: &output)
+        appendOptional(status.lastFailure.map { showsInternals ? $0 : SitePages.projectionTroubleForGuests }, to: &output)
+        output += #","cancellation":"#.utf8
+        if let cancellation = status.cancellation {
+            output += #"{"cancelledAt":""#.utf8
+            output += cancellation.at.text.utf8
+            output += #"","by":""#.utf8
+            output += cancellation.role.rawValue.utf8
+            output += #"","reason":"#.utf8
+            JSONValue.appendString(cancellation.reason, to: &output)
+            output += "}".utf8
+        } else {
+            output += "null".utf8
+        }
+        output += #","statusToken":"#.utf8
+        appendOptional(token, to: &output)
+        let query = token.map { "?token=" + $0 } ?? ""
         output += #","links":{"self":"/api/v1/reservations/"#.utf8
         status.digest.appendHex(to: &output)
+        output += query.utf8
         output += #"","status":"/orders/"#.utf8
         status.digest.appendHex(to: &output)
+        output += query.utf8
         output += #""}}"#.utf8
     }
 

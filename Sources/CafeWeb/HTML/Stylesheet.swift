@@ -38,6 +38,9 @@ enum Stylesheet {
         .site-header nav a { color: #f2e6d8; text-decoration: none; padding: 0.35rem 0.8rem; border-radius: 999px; font-size: 0.95rem; }
         .site-header nav a:hover { background: rgba(255, 255, 255, 0.1); color: #fff; }
         .site-header nav a[aria-current="page"] { background: var(--accent); color: #fff; }
+        .site-header nav form.signout { display: inline; margin: 0; }
+        .site-header nav form.signout button { background: transparent; color: #f2e6d8; padding: 0.35rem 0.8rem; min-height: 0; font-weight: 400; font-size: 0.95rem; border-radius: 999px; width: auto; }
+        .site-header nav form.signout button:hover { background: rgba(255, 255, 255, 0.1); color: #fff; }
 
         .hero { background: linear-gradient(180deg, #f3e6d6 0%, var(--paper) 100%); border-bottom: 1px solid var(--line); padding: 2.25rem 0 1.75rem; }
         .hero p.lead { font-size: 1.15rem; color: var(--muted); margin: 0; max-width: 36rem; }
@@ -89,6 +92,12 @@ enum Stylesheet {
         .state.pending { background: var(--amber-soft); color: var(--amber); }
         .state.confirmed { background: var(--sage-soft); color: var(--sage); }
         .state.duplicate { background: #e8e4f3; color: #4a3f7a; }
+        .state.cancelled { background: #f1e3e3; color: #8a2b2b; }
+        tr.cancelled td.name, tr.cancelled td.time { text-decoration: line-through; }
+        form.cancel { margin-top: 1rem; }
+        form.cancel .field { margin-bottom: 0.75rem; }
+        .signed-in { color: var(--muted); margin: 0 0 1rem; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
         .status-head { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; margin-bottom: 0.25rem; }
         .status-head h1 { margin: 0; }
         .muted { color: var(--muted); }

@@ -6,6 +6,10 @@ import Projection
 import Prometheus
 
 /// What operators and load balancers use: liveness, readiness, metrics, and the fault switch for drills.
+///
+/// On the public listener only liveness and a bare readiness (for the load balancer's health check); the
+/// details, the metrics and the drills are on the operator listener (``Listener``), and the public one
+/// answers them 404 like any unknown path.
 struct OperationsRoutes: Sendable {
     let book: any ReservationBook
     let configuration: WebConfiguration
@@ -13,11 +17,22 @@ struct OperationsRoutes: Sendable {
 
     func register(on router: Router<CafeRequestContext>) {
         router.get("/healthz") { _, _ in Response.json(.object([("status", .string("alive"))])) }
+        guard configuration.listener == .operator else {
+            router.get("/readyz") { _, _ in await bareReadiness() }
+            return
+        }
         router.get("/readyz") { _, _ in await readiness() }
         router.get("/metrics") { _, _ in
             Response.bytes(registry.emitToBuffer(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.post("/admin/faults") { request, context in try await injectFault(request, context: context) }
+    }
+
+    /// `GET /readyz` on the public listener: the status word only; what is wrong is for operators.
+    private func bareReadiness() async -> Response {
+        let health = await book.health()
+        let status = health.draining ? "draining" : health.isReady ? "ready" : "unready"
+        return .json(.object([("status", .string(status))]), status: health.isReady ? .ok : .serviceUnavailable)
     }
 
     /// `GET /readyz`: ready while the log takes appends and has room, and the node is not being retired. A

@@ -7,11 +7,14 @@ struct ReservationFormView {
     var values: ReservationForm
     /// Why it was not accepted, when it was not.
     var problems: ReservationValidationError?
+    /// The signed-in guest's session token, carried by the form so that a post from another site is refused.
+    var formToken: String? = nil
 
     var html: HTML {
-        """
+        let token: HTML? = formToken.map { "<input type=\"hidden\" name=\"formToken\" value=\"\($0)\">\n" }
+        return """
         \(summary)<form class="card" method="post" action="/order" accept-charset="utf-8">
-        \(field(.name, label: "Name", hint: "The name we put on the table.") { described, invalid in
+        \(token)        \(field(.name, label: "Name", hint: "The name we put on the table.") { described, invalid in
             "<input type=\"text\" id=\"name\" name=\"name\" value=\"\(values.name ?? "")\" maxlength=\"40\" autocomplete=\"name\" dir=\"auto\" required\(described)\(invalid)>"
         })
         <div class="row">

@@ -8,17 +8,32 @@ struct SitePages: Sendable {
 
     // MARK: Home
 
-    /// The home page with the reservation form, empty or as it came back with problems.
-    func home(form: ReservationFormView = ReservationFormView(values: ReservationForm(), problems: nil)) -> HTML {
-        layout.page(
+    /// The home page with the reservation form, empty or as it came back with problems; or, where booking
+    /// needs a signed-in guest and nobody is, a way to sign in.
+    func home(
+        form: ReservationFormView = ReservationFormView(values: ReservationForm(), problems: nil),
+        viewer: PageViewer, needsSignIn: Bool = false
+    ) -> HTML {
+        let content: HTML =
+            needsSignIn
+            ? """
+                <div class="card">
+                <h2 class="first">Sign in to book</h2>
+                <p>We ask you to sign in before booking, so that you can see and cancel your reservations later, from any device.</p>
+                <p class="actions"><a class="button" href="/signin?returnTo=/">Sign in</a></p>
+                </div>
+                """
+            : form.html
+        return layout.page(
             title: form.problems == nil ? "Book a table" : "Please check your reservation",
             section: .book,
+            viewer: viewer,
             hero: """
                 <h1>Book a table</h1>
                 <p class="lead">Tell us when you are coming and how many you will be. We keep your reservation safe the moment you press the button, and show you where it is.</p>
                 """,
             main: """
-                \(form.html)
+                \(content)
                 <h2>What happens next</h2>
                 <ol class="steps">
                 <li><strong>Saved at once</strong>Your reservation is written to our server's disk before we say thank you.</li>
@@ -30,8 +45,22 @@ struct SitePages: Sendable {
 
     // MARK: Status
 
+    /// What the status page offers besides the reservation itself.
+    struct StatusOptions: Sendable {
+        /// The cancel form, when the viewer may cancel it (with the form token of their session).
+        var cancelFormToken: String?
+        /// Whether the viewer cancels on a guest's behalf.
+        var cancelsAsStaff = false
+        /// Whether projection failures are shown in the database's own words (operators), or in fixed wording.
+        var showsInternals = false
+        /// The query that opened the page (the private link's token), kept on the cancel form's way back.
+        var linkToken: String?
+    }
+
     /// The page of one reservation: what it is, where it is, and how it got there.
-    func status(_ status: ReservationStatus, source: ReadSource) -> HTML {
+    func status(
+        _ status: ReservationStatus, source: ReadSource, viewer: PageViewer, options: StatusOptions = StatusOptions()
+    ) -> HTML {
         let reservation = status.reservation
         let (headline, explanation) = Self.words(for: status)
         let notes: HTML? = reservation.notes.isEmpty ? nil : "<dt>Message</dt><dd dir=\"auto\">\(reservation.notes)</dd>"
@@ -39,32 +68,71 @@ struct SitePages: Sendable {
             reservation.testFailures
             ? "<p class=\"muted\">You asked us to test database failures: the first tries to write this reservation into the cafe's book fail on purpose. Watch them below; the reservation still arrives.</p>"
             : nil
+        let stateName = status.cancellation == nil ? status.state.rawValue : "cancelled"
+        let refreshes = !status.state.isFinal && status.cancellation == nil
+        let cancelled: HTML? = status.cancellation.map { cancellation in
+            let reason: HTML? = cancellation.reason.isEmpty ? nil : "<dt>Reason given</dt><dd dir=\"auto\">\(cancellation.reason)</dd>"
+            let by: HTML = cancellation.role == .staff ? "by the cafe's staff" : "by the guest"
+            return """
+                <dt>Cancelled</dt><dd><time datetime="\(cancellation.at.text)">\(calendar.moment(cancellation.at))</time>, \(by)</dd>
+                \(reason)
+                """
+        }
+        let cancelForm: HTML? = options.cancelFormToken.map { token in
+            let linkToken: HTML? = options.linkToken.map { "<input type=\"hidden\" name=\"token\" value=\"\($0)\">" }
+            let label: HTML = options.cancelsAsStaff ? "Cancel on the guest's behalf" : "Cancel this reservation"
+            return """
+                <form class="card cancel" method="post" action="/orders/\(status.digest.description)/cancel" accept-charset="utf-8">
+                <h2 class="first">\(label)</h2>
+                <input type="hidden" name="formToken" value="\(token)">\(linkToken)
+                <div class="field"><label for="reason">Reason (optional)</label>
+                <input type="text" id="reason" name="reason" maxlength="200" dir="auto"></div>
+                <button type="submit">\(label)</button>
+                </form>
+                """
+        }
         return layout.page(
             title: "\(headline): \(reservation.name)",
             section: .none,
-            refreshSeconds: status.state.isFinal ? nil : 2,
+            viewer: viewer,
+            refreshSeconds: refreshes ? 2 : nil,
             main: """
                 \(sourceBanner(source))<article class="card" aria-labelledby="status-title">
-                <div class="status-head"><h1 id="status-title">\(headline)</h1> <span class="state \(status.state.rawValue)">\(status.state.rawValue)</span></div>
+                <div class="status-head"><h1 id="status-title">\(headline)</h1> <span class="state \(stateName)">\(stateName)</span></div>
                 <p>\(explanation)</p>
                 <dl class="details">
                 <dt>Name</dt><dd dir="auto">\(reservation.name)</dd>
                 <dt>People</dt><dd>\(reservation.people)</dd>
                 <dt>When</dt><dd>\(CafeCalendar.longDateTime(reservation.dateTime))</dd>
                 \(notes)<dt>Reference</dt><dd><span class="reference">\(status.digest.description)</span></dd>
-                </dl>
+                \(cancelled)</dl>
                 </article>
-                <section class="card" aria-labelledby="timeline-title">
+                \(cancelForm)<section class="card" aria-labelledby="timeline-title">
                 <h2 id="timeline-title" class="first">Timeline</h2>
-                \(demo)\(timeline(status))
-                \(status.state.isFinal ? HTML.empty : "<p class=\"muted\">This page refreshes itself every 2 seconds until the reservation is in the cafe's book.</p>")
+                \(demo)\(timeline(status, showsInternals: options.showsInternals))
+                \(refreshes ? "<p class=\"muted\">This page refreshes itself every 2 seconds until the reservation is in the cafe's book.</p>" : HTML.empty)
                 </section>
-                <p class="actions"><a class="button" href="/">Book another table</a> <a class="button secondary" href="/reservations">Upcoming reservations</a></p>
+                <p class="actions"><a class="button" href="/">Book another table</a>\(onwardLink(viewer))</p>
                 """)
     }
 
+    /// The second button under a page: the book for staff, one's own reservations for a guest.
+    private func onwardLink(_ viewer: PageViewer) -> HTML {
+        if viewer.seesBook { return " <a class=\"button secondary\" href=\"/reservations\">The book</a>" }
+        if viewer.user != nil { return " <a class=\"button secondary\" href=\"/my\">My reservations</a>" }
+        return ""
+    }
+
+    /// What a guest is told about failed attempts to reach the database: never its own words, which can name
+    /// hosts and ports; operators see those on the operator listener and in the log.
+    static let projectionTroubleForGuests =
+        "the cafe's book is not reachable right now; your booking is safe and will be written as soon as it is"
+
     /// The state in plain words: a headline and a sentence.
     static func words(for status: ReservationStatus) -> (String, String) {
+        if status.cancellation != nil {
+            return ("Cancelled", "This reservation was cancelled. The table is free for others; to book again, use the form.")
+        }
         switch status.state {
         case .pending:
             ("Received",
@@ -78,7 +146,7 @@ struct SitePages: Sendable {
         }
     }
 
-    private func timeline(_ status: ReservationStatus) -> HTML {
+    private func timeline(_ status: ReservationStatus, showsInternals: Bool) -> HTML {
         var steps: [HTML] = []
         let node: HTML? = status.node.map { " by server <span class=\"reference\">\($0)</span>" }
         if let acceptedAt = status.acceptedAt {
@@ -90,7 +158,9 @@ struct SitePages: Sendable {
         }
         if status.failedAttempts > 0 {
             let attempts = status.failedAttempts == 1 ? "1 attempt" : "\(status.failedAttempts) attempts"
-            let last: HTML? = status.lastFailure.map { "<span class=\"when\">Last problem: \($0)</span>" }
+            let last: HTML? = status.lastFailure.map {
+                "<span class=\"when\">Last problem: \(showsInternals ? $0 : Self.projectionTroubleForGuests)</span>"
+            }
             let retrying: HTML = status.state.isFinal ? "" : "; we keep trying"
             steps.append("<li class=\"trouble\">\(attempts) to reach the database failed\(retrying)\(last)</li>")
         }
@@ -116,8 +186,8 @@ struct SitePages: Sendable {
         var days: Int
     }
 
-    /// Upcoming reservations, grouped by day.
-    func list(query: ListQuery, page: ReservationPage, nextCursorText: String?) -> HTML {
+    /// Upcoming reservations, grouped by day: the book, for staff.
+    func list(query: ListQuery, page: ReservationPage, nextCursorText: String?, viewer: PageViewer) -> HTML {
         let to = calendar.adding(days: query.days - 1, to: query.from) ?? query.from
         var days: [HTML] = []
         var index = page.items.startIndex
@@ -147,6 +217,7 @@ struct SitePages: Sendable {
         return layout.page(
             title: "Upcoming reservations",
             section: .reservations,
+            viewer: viewer,
             hero: """
                 <h1>Upcoming reservations</h1>
                 <p class="lead">\(range).</p>
@@ -164,17 +235,19 @@ struct SitePages: Sendable {
 
     private func row(_ status: ReservationStatus) -> HTML {
         let reservation = status.reservation
+        let stateName = status.cancellation == nil ? status.state.rawValue : "cancelled"
+        let rowClass: HTML = status.cancellation == nil ? "" : " class=\"cancelled\""
         return """
-            <tr><td class="time">\(CafeCalendar.time(reservation.dateTime))</td>\
+            <tr\(rowClass)><td class="time">\(CafeCalendar.time(reservation.dateTime))</td>\
             <td class="name" dir="auto"><a href="/orders/\(status.digest.description)">\(reservation.name)</a></td>\
             <td class="people">\(reservation.people)</td>\
             <td class="notes" dir="auto">\(reservation.notes)</td>\
-            <td><span class="state \(status.state.rawValue)">\(status.state.rawValue)</span></td></tr>
+            <td><span class="state \(stateName)">\(stateName)</span></td></tr>
             """
     }
 
     /// The banner that says the database did not answer; nothing when it did.
-    private func sourceBanner(_ source: ReadSource) -> HTML? {
+    func sourceBanner(_ source: ReadSource) -> HTML? {
         guard source == .local else { return nil }
         return """
             <div class="banner local" role="status"><strong>The database is not answering; showing the reservations this node holds. Others may be missing.</strong>New reservations are still taken and kept safe; they reach the database when it is back.</div>
@@ -184,16 +257,20 @@ struct SitePages: Sendable {
 
     // MARK: Errors
 
-    /// A page for an error: what happened, what to do, and a way on.
-    func error(_ error: WebError) -> HTML {
-        layout.page(
+    /// A page for an error: what happened, what to do, and a way on (signing in, when that is what it needs).
+    func error(_ error: WebError, viewer: PageViewer, returnTo: String? = nil) -> HTML {
+        let signIn: HTML? =
+            error.problem == .signInRequired && viewer.signInAvailable
+            ? " <a class=\"button\" href=\"/signin?returnTo=\(returnTo ?? "/")\">Sign in</a>" : nil
+        return layout.page(
             title: error.problem.title,
-            section: .none,
+            section: error.problem == .signInRequired ? .signIn : .none,
+            viewer: viewer,
             main: """
                 <div class="card" role="alert">
                 <h1>\(error.problem.title)</h1>
                 <p>\(error.detail)</p>
-                <p class="actions"><a class="button" href="/">Go to the reservation form</a> <a class="button secondary" href="/reservations">Upcoming reservations</a></p>
+                <p class="actions">\(signIn)<a class="button\(signIn == nil ? "" : " secondary")" href="/">Go to the reservation form</a>\(onwardLink(viewer))</p>
                 </div>
                 """)
     }
@@ -203,6 +280,7 @@ struct SitePages: Sendable {
         layout.page(
             title: problem.title,
             section: .none,
+            viewer: .stranger,
             main: """
                 <div class="card">
                 <h1>\(problem.title)</h1>

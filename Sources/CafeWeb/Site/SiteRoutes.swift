@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import HTTPTypes
+import Identity
 import Orders
 import Projection
 
@@ -10,14 +11,15 @@ struct SiteRoutes: Sendable {
     let pages: SitePages
     let calendar: CafeCalendar
     let configuration: WebConfiguration
+    let policy: AccessPolicy
 
     func register(on router: Router<CafeRequestContext>) {
-        router.get("/") { _, _ in Response.html(pages.home()) }
+        router.get("/") { _, context in home(context: context) }
         router.post("/order") { request, context in try await order(request, context: context) }
         // Someone who reloads or bookmarks the form's target lands on the form.
         router.get("/order") { _, _ in Response.seeOther("/") }
-        router.get("/orders/{digest}") { _, context in try await status(context: context) }
-        router.get("/reservations") { request, _ in try await list(request) }
+        router.get("/orders/{digest}") { request, context in try await status(request, context: context) }
+        router.get("/reservations") { request, context in try await list(request, context: context) }
         router.get(RouterPath(stringLiteral: Stylesheet.path)) { _, _ in
             Response.bytes(
                 Array(Stylesheet.css.utf8), headers: [.cacheControl: "public, max-age=3600"],
@@ -30,9 +32,27 @@ struct SiteRoutes: Sendable {
         }
     }
 
+    private func viewer(_ context: CafeRequestContext) -> PageViewer {
+        PageViewer(context: context, configuration: configuration)
+    }
+
+    /// Whether booking waits for a sign-in that has not happened.
+    private func needsSignIn(_ context: CafeRequestContext) -> Bool {
+        configuration.requireSignIn && context.visitor.user == nil
+    }
+
+    /// `GET /`: the form (its name prefilled for a signed-in guest), or a way to sign in first.
+    private func home(context: CafeRequestContext) -> Response {
+        let form = ReservationFormView(
+            values: ReservationForm(name: context.visitor.user?.name), problems: nil,
+            formToken: context.visitor.session?.formToken)
+        return .html(pages.home(form: form, viewer: viewer(context), needsSignIn: needsSignIn(context)))
+    }
+
     /// `POST /order`: a valid form is taken and the guest sent to its status page; an invalid one comes
     /// back filled in, with a message at each field in error.
     private func order(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        guard !needsSignIn(context) else { throw WebError.signInRequired }
         guard mediaType(of: request.headers[.contentType]) == "application/x-www-form-urlencoded" else {
             desk.metrics.recordReservation(channel: .form, outcome: "malformed")
             throw WebError(
@@ -42,6 +62,10 @@ struct SiteRoutes: Sendable {
         let body = try await RequestBodyReader.read(
             request, limit: configuration.maximumRequestBodyBytes, incomplete: .malformedForm)
         let fields = try FormFields(body: body)
+        if let session = context.visitor.session {
+            guard let presented = fields["formToken"], OperationsRoutes.constantTimeEquals(presented, session.formToken)
+            else { throw WebError.crossSiteRequest }
+        }
         let form = ReservationForm(
             name: fields["name"], people: fields["people"], dateTime: fields["datetime"], notes: fields["notes"],
             testFailures: fields["testFailures"])
@@ -51,22 +75,35 @@ struct SiteRoutes: Sendable {
         } catch {
             desk.metrics.recordReservation(channel: .form, outcome: "invalid")
             context.logger.debug("Form refused", metadata: [LogKey.error: "\(error)"])
-            return .html(pages.home(form: ReservationFormView(values: form, problems: error)), status: .unprocessableContent)
+            let view = ReservationFormView(values: form, problems: error, formToken: context.visitor.session?.formToken)
+            return .html(pages.home(form: view, viewer: viewer(context)), status: .unprocessableContent)
         }
-        let outcome = try await desk.accept(reservation, channel: .form, logger: context.logger)
-        return .seeOther("/orders/\(outcome.status.digest)")
+        let outcome = try await desk.accept(
+            reservation, guest: context.visitor.identity, channel: .form, logger: context.logger)
+        let digest = outcome.status.digest
+        return .seeOther("/orders/\(digest)?token=\(configuration.statusLinks.token(for: digest))")
     }
 
-    /// `GET /orders/{digest}`: where one reservation is.
-    private func status(context: CafeRequestContext) async throws -> Response {
+    /// `GET /orders/{digest}?token=…`: where one reservation is, for whoever holds its private link, the guest
+    /// who booked it, and staff. A stranger without the link is asked to sign in, whether or not the
+    /// reservation exists; someone signed in who may not see it is told it is not theirs, the same way.
+    private func status(_ request: Request, context: CafeRequestContext) async throws -> Response {
         let text = context.parameters.get("digest") ?? ""
+        let token = request.uri.queryParameters.get("token").map(String.init)
         guard let digest = ReservationDigest(text) else {
             throw WebError(
                 status: .badRequest, problem: .invalidDigest,
                 detail: "The address does not hold a reservation reference. A reference is 20 characters, each 0-9 or a-f, as in the link you were given after booking. Please check the link.")
         }
-        let (status, source) = await desk.status(of: digest)
-        guard let status else {
+        let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
+        if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
+            throw WebError.signInRequired
+        }
+        let (found, source) = await desk.status(of: digest)
+        if let found, !policy.mayRead(found, visitor: context.visitor, token: token) {
+            throw WebError.notYourReservation(text)
+        }
+        guard let status = found else {
             throw WebError(
                 status: .notFound, problem: .reservationNotFound,
                 detail: source == .local
@@ -74,11 +111,22 @@ struct SiteRoutes: Sendable {
                     : "We have no reservation with reference \(digest). Please check the link, or book again: booking the same table twice is harmless.",
                 source: source)
         }
-        return .html(pages.status(status, source: source), headers: .source(source))
+        var options = SitePages.StatusOptions(showsInternals: configuration.listener == .operator, linkToken: linkOpens ? token : nil)
+        if case .allowed(let role) = policy.mayCancel(status, visitor: context.visitor),
+            let formToken = context.visitor.session?.formToken
+        {
+            options.cancelFormToken = formToken
+            options.cancelsAsStaff = role == .staff
+        }
+        return .html(pages.status(status, source: source, viewer: viewer(context), options: options), headers: .source(source))
     }
 
-    /// `GET /reservations?from=YYYY-MM-DD&days=N&cursor=…`: upcoming reservations by day.
-    private func list(_ request: Request) async throws -> Response {
+    /// `GET /reservations?from=YYYY-MM-DD&days=N&cursor=…`: the book, upcoming reservations by day, for
+    /// staff (and on the operator listener).
+    private func list(_ request: Request, context: CafeRequestContext) async throws -> Response {
+        guard policy.mayReadBook(context.visitor) else {
+            throw context.visitor.user == nil ? WebError.signInRequired : WebError.staffOnly
+        }
         let parameters = request.uri.queryParameters
         let options = configuration.options
         var from = calendar.startOfToday()
@@ -113,7 +161,7 @@ struct SiteRoutes: Sendable {
         let page = await desk.list(from: from, to: to, limit: options.websiteListPageSize, after: cursor)
         let query = SitePages.ListQuery(from: from, days: days)
         return .html(
-            pages.list(query: query, page: page, nextCursorText: page.nextCursor.map(CursorText.encode)),
+            pages.list(query: query, page: page, nextCursorText: page.nextCursor.map(CursorText.encode), viewer: viewer(context)),
             headers: .source(page.source))
     }
 }

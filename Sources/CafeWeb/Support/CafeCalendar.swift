@@ -26,6 +26,14 @@ struct CafeCalendar: Sendable {
             ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 0, minute: 0))
     }
 
+    /// The cafe's wall-clock time now, to the minute: what "upcoming" is measured against.
+    func now(at now: Date = Date()) -> LocalDateTime {
+        let parts = zoned.dateComponents([.year, .month, .day, .hour, .minute], from: now)
+        return (try? LocalDateTime(
+            year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!))
+            ?? (try! LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59))
+    }
+
     /// `dateTime` moved by whole days, or nil beyond the years 1...9999.
     func adding(days: Int, to dateTime: LocalDateTime) -> LocalDateTime? {
         guard let date = Self.date(of: dateTime),

@@ -10,6 +10,8 @@ struct CafeRequestContext: RequestContext, RemoteAddressRequestContext {
     /// The request's id: the caller's `X-Request-Id` when it is sane, else one made here. Also in the
     /// logger's metadata and echoed in the response.
     var requestID: String
+    /// Who is asking, once ``AccountMiddleware`` has looked (a stranger until then).
+    var visitor = Visitor()
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -16,6 +16,7 @@ struct RequestObservingMiddleware: RouterMiddleware {
     let pages: SitePages
     let metrics: WebMetrics
     let routeTable: RouteTable
+    let configuration: WebConfiguration
 
     /// Paths whose errors are answered as `application/problem+json`; every other path gets pages.
     static func answersWithProblems(_ path: String) -> Bool {
@@ -44,7 +45,7 @@ struct RequestObservingMiddleware: RouterMiddleware {
             response = try await withLogger(logger) { _ in try await next(request, context) }
         } catch let error as WebError {
             problem = error.problem
-            response = answer(error, to: request, requestID: context.requestID)
+            response = answer(error, to: request, context: context)
         } catch let error as HTTPError where error.status == .notFound {
             let allowed = routeTable.methods(forPath: request.uri.path)
             let refusal =
@@ -59,12 +60,12 @@ struct RequestObservingMiddleware: RouterMiddleware {
                         detail: "There is no page at this address. Please check the link, or start again from the reservation form.")
                 }
             problem = refusal.problem
-            response = answer(refusal, to: request, requestID: context.requestID)
+            response = answer(refusal, to: request, context: context)
         } catch {
             problem = .internalError
             logger.error(
                 "Unexpected error answered with 500", metadata: [LogKey.error: "\(String(reflecting: error))"])
-            response = answer(.internalError, to: request, requestID: context.requestID)
+            response = answer(.internalError, to: request, context: context)
         }
         response.headers[.requestID] = context.requestID
         response.headers[.xContentTypeOptions] = "nosniff"
@@ -98,11 +99,16 @@ struct RequestObservingMiddleware: RouterMiddleware {
         return endpointPath
     }
 
-    private func answer(_ error: WebError, to request: Request, requestID: String) -> Response {
+    private func answer(_ error: WebError, to request: Request, context: Context) -> Response {
+        let requestID = context.requestID
         var headers = error.headers
         if let source = error.source { headers[.rananeetiSource] = source.rawValue }
         guard Self.answersWithProblems(request.uri.path) else {
-            return .html(pages.error(error), status: error.status, headers: headers)
+            // A page that needs a sign-in comes back to where it was asked from (a GET; a form post goes home).
+            let returnTo = request.method == .get ? request.uri.description : "/"
+            let page = pages.error(
+                error, viewer: PageViewer(context: context, configuration: configuration), returnTo: returnTo)
+            return .html(page, status: error.status, headers: headers)
         }
         var members: [(String, JSONValue)] = [
             ("type", .string(error.problem.uri)),

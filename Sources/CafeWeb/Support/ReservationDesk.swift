@@ -10,14 +10,19 @@ struct ReservationDesk: Sendable {
     let metrics: WebMetrics
     let retryAfterSeconds: Int
 
-    /// Takes `reservation` (with the request's `Idempotency-Key`, if any); a log that cannot store it becomes a 503 that says to retry.
+    /// Takes `reservation`, booked by `guest` (nil: nobody signed in), with the request's `Idempotency-Key`
+    /// if any; a log that cannot store it becomes a 503 that says to retry, a reservation cancelled before a 409.
     func accept(
-        _ reservation: Reservation, idempotencyKey: String? = nil, channel: WebMetrics.Channel, logger: Logger
+        _ reservation: Reservation, guest: GuestIdentity? = nil, idempotencyKey: String? = nil,
+        channel: WebMetrics.Channel, logger: Logger
     ) async throws(WebError) -> AcceptOutcome {
         let start = ContinuousClock.now
         let outcome: AcceptOutcome
         do {
-            outcome = try await book.accept(reservation, idempotencyKey: idempotencyKey)
+            outcome = try await book.accept(reservation, by: guest, idempotencyKey: idempotencyKey)
+        } catch is ReservationWasCancelled {
+            metrics.recordReservation(channel: channel, outcome: "cancelled_before")
+            throw .reservationCancelled
         } catch let error as LogError {
             metrics.recordReservation(channel: channel, outcome: "log_unavailable")
             // The guest is told only that it was not stored; the operator gets the log's own words.
@@ -60,5 +65,66 @@ struct ReservationDesk: Sendable {
         let page = await book.list(from: from, to: to, limit: limit, after: cursor)
         metrics.recordRead("list", source: page.source)
         return page
+    }
+
+    /// Cancels the reservation with `digest` for `visitor`, when the policy lets them.
+    ///
+    /// - Returns: the reservation as it is now, and whether this call cancelled it (false: it was already).
+    /// - Throws: a ``WebError``: 404 for a reservation that is not the visitor's (whether or not it exists),
+    ///   409 for one whose time has come, 422 for a bad reason, 503 when the log cannot store the cancellation
+    ///   or the reservation cannot be found while the database is away.
+    func cancel(
+        _ digest: ReservationDigest, visitor: Visitor, reason: String, policy: AccessPolicy, logger: Logger
+    ) async throws(WebError) -> (status: ReservationStatus, cancelledNow: Bool) {
+        let (found, source) = await status(of: digest)
+        guard let status = found else {
+            if source == .local {
+                throw WebError(
+                    status: .serviceUnavailable, problem: .reservationNotFound,
+                    detail: "The cafe's book is not reachable right now, and this server does not hold that reservation, so it could not be cancelled. Your booking is safe; please try again in a minute.",
+                    headers: [.retryAfter: "30"], source: .local)
+            }
+            throw .notYourReservation(digest.description)
+        }
+        let role: CancellerRole
+        switch policy.mayCancel(status, visitor: visitor) {
+        case .notYours: throw .notYourReservation(digest.description)
+        case .past: throw .reservationPast
+        case .alreadyCancelled: return (status, false)
+        case .allowed(let allowed): role = allowed
+        }
+        do {
+            switch try await book.cancel(digest, by: visitor.identity!, role: role, reason: reason) {
+            case .cancelled(let status):
+                metrics.recordCancellation(role: role, outcome: "cancelled")
+                logger.info("Reservation cancelled", metadata: [LogKey.digest: "\(digest)", "cancel.role": "\(role.rawValue)"])
+                return (status, true)
+            case .alreadyCancelled(let status):
+                return (status, false)
+            case .notFound:
+                throw WebError.notYourReservation(digest.description)
+            }
+        } catch let error as WebError {
+            throw error
+        } catch let invalid as ReservationValidationError {
+            throw WebError(
+                status: .unprocessableContent, problem: .invalidCancellation,
+                detail: "\(invalid.problems.first?.message ?? "The reason is not valid.") Nothing was changed.")
+        } catch let error as LogError {
+            metrics.recordCancellation(role: role, outcome: "log_unavailable")
+            logger.info("The log could not store a cancellation; answered 503", metadata: [LogKey.error: "\(error)"])
+            throw .logUnavailable(retryAfterSeconds: retryAfterSeconds)
+        } catch is NodeIsDraining {
+            throw .nodeDraining
+        } catch {
+            logger.error("Unexpected error cancelling a reservation; answered 500", metadata: [LogKey.error: "\(error)"])
+            throw .internalError
+        }
+    }
+
+    func reservations(of guest: GuestIdentity, now: LocalDateTime, limit: Int = 200) async -> GuestReservations {
+        let answer = await book.reservations(of: guest, now: now, limit: limit)
+        metrics.recordRead("mine", source: answer.source)
+        return answer
     }
 }

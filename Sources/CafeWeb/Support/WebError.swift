@@ -37,6 +37,15 @@ enum ProblemType: String, Sendable, CaseIterable {
     case logUnavailable = "log-unavailable"
     case rateLimited = "rate-limited"
     case nodeDraining = "node-draining"
+    case signInRequired = "sign-in-required"
+    case staffOnly = "staff-only"
+    case invalidToken = "invalid-token"
+    case crossSiteRequest = "cross-site-request"
+    case signInFailed = "sign-in-failed"
+    case signInUnavailable = "sign-in-unavailable"
+    case reservationCancelled = "reservation-cancelled"
+    case reservationPast = "reservation-past"
+    case invalidCancellation = "invalid-cancellation"
     case unauthorized = "unauthorized"
     case invalidFault = "invalid-fault"
     case faultsUnavailable = "faults-unavailable"
@@ -63,6 +72,15 @@ enum ProblemType: String, Sendable, CaseIterable {
         case .logUnavailable: "Reservations cannot be stored right now"
         case .rateLimited: "Too many requests from your address"
         case .nodeDraining: "This server is going out of service"
+        case .signInRequired: "Please sign in"
+        case .staffOnly: "Only the cafe's staff can see this"
+        case .invalidToken: "The access token is not valid"
+        case .crossSiteRequest: "The request came from another site"
+        case .signInFailed: "The sign-in did not succeed"
+        case .signInUnavailable: "Signing in is not possible right now"
+        case .reservationCancelled: "This reservation was cancelled"
+        case .reservationPast: "This reservation is in the past"
+        case .invalidCancellation: "The cancellation has a problem"
         case .unauthorized: "Authentication is required"
         case .invalidFault: "The fault request is not valid"
         case .faultsUnavailable: "This node cannot simulate faults"
@@ -103,6 +121,24 @@ enum ProblemType: String, Sendable, CaseIterable {
             "Each client address may send only so many reservations a second (with short bursts allowed). Nothing was stored; wait the number of seconds in Retry-After and send it again. Sending the same reservation again is safe."
         case .nodeDraining:
             "The server that answered is being retired and takes no new reservations; the others do. Nothing was stored. Send it again (after Retry-After seconds): the load balancer sends it to another server, and the same reservation is never stored twice."
+        case .signInRequired:
+            "This needs a signed-in person: in a browser, sign in from the site; from a program, send the provider's access token as Authorization: Bearer TOKEN. A reservation's own status also opens with the private link (its token) given when it was made."
+        case .staffOnly:
+            "The book of every guest's reservations is for the cafe's staff. Guests see their own reservations under My reservations."
+        case .invalidToken:
+            "The bearer token is not one this site accepts: expired, for another application, from another issuer, or not signed by the provider. Get a new token from the provider and send it again."
+        case .crossSiteRequest:
+            "Forms of this site can only be sent from its own pages. Go to the page and send the form from there."
+        case .signInFailed:
+            "The sign-in could not be completed: it expired, was used already, or the provider refused it. Start again from the sign-in button."
+        case .signInUnavailable:
+            "The sign-in service (the identity provider) cannot be reached. Bookings already made are safe; try signing in again in a few minutes."
+        case .reservationCancelled:
+            "Exactly this reservation (the same name, party size, time and message) was cancelled, and a cancellation is final. To book the same table again, change something, for example add a note."
+        case .reservationPast:
+            "A reservation whose time has come can no longer be cancelled."
+        case .invalidCancellation:
+            "The reason for a cancellation is optional, one line of at most 200 characters."
         case .unauthorized:
             "This endpoint needs the administrator's bearer token in the Authorization header."
         case .invalidFault:
@@ -158,6 +194,46 @@ extension WebError {
         status: .serviceUnavailable, problem: .nodeDraining,
         detail: "This server is going out of service and did not save your reservation. Please send it again in a moment; another server will take it, and sending the same reservation again is safe, it is never booked twice.",
         headers: [.retryAfter: "2"])
+
+    /// Someone who has not signed in asked for what needs it. `WWW-Authenticate` names the bearer scheme, as
+    /// RFC 6750 asks of a 401.
+    static let signInRequired = WebError(
+        status: .unauthorized, problem: .signInRequired,
+        detail: "Please sign in first. Bookings already made are safe; a reservation's status also opens with the private link you were given when you booked.",
+        headers: [.wwwAuthenticate: "Bearer realm=\"rananeeti\""])
+
+    static let staffOnly = WebError(
+        status: .forbidden, problem: .staffOnly,
+        detail: "Only the cafe's staff can see every guest's reservations. Your own bookings are under My reservations.")
+
+    static let invalidToken = WebError(
+        status: .unauthorized, problem: .invalidToken,
+        detail: "The access token was not accepted (expired, for another application, or not signed by our sign-in provider). Get a new one and send the request again.",
+        headers: [.wwwAuthenticate: "Bearer realm=\"rananeeti\", error=\"invalid_token\""])
+
+    static let crossSiteRequest = WebError(
+        status: .forbidden, problem: .crossSiteRequest,
+        detail: "This form was sent from another site, or from a page that has since expired, so nothing was done. Please go back to our page, reload it, and send the form again.")
+
+    static let signInUnavailable = WebError(
+        status: .serviceUnavailable, problem: .signInUnavailable,
+        detail: "Signing in is not possible right now: our sign-in service is not reachable. Please try again in a few minutes; bookings you already made are safe.",
+        headers: [.retryAfter: "30"])
+
+    /// Not found, and not saying whether it exists: for a reservation that is not the visitor's.
+    static func notYourReservation(_ digest: String) -> WebError {
+        WebError(
+            status: .notFound, problem: .reservationNotFound,
+            detail: "There is no reservation of yours with reference \(digest). Please check the link; a reservation's status opens with the private link given when it was booked.")
+    }
+
+    static let reservationCancelled = WebError(
+        status: .conflict, problem: .reservationCancelled,
+        detail: "You cancelled exactly this booking earlier, and a cancellation is final. To book the same table again, change something, for example add a note such as \"booked again\".")
+
+    static let reservationPast = WebError(
+        status: .conflict, problem: .reservationPast,
+        detail: "The time of this reservation has come, so it can no longer be cancelled.")
 
     static let internalError = WebError(
         status: .internalServerError, problem: .internalError,

@@ -1,4 +1,5 @@
 import Metrics
+import Orders
 import HTTPTypes
 import Projection
 import Synchronization
@@ -21,6 +22,7 @@ final class WebMetrics: Sendable {
     private let localReads: [String: Counter]
     private let errors = Mutex<[String: Counter]>([:])
     private let reservations = Mutex<[ReservationKey: Counter]>([:])
+    private let cancellations = Mutex<[String: Counter]>([:])
 
     private struct RequestKey: Hashable {
         var route: String
@@ -44,6 +46,7 @@ final class WebMetrics: Sendable {
     static let localReadsLabel = "rananeeti_local_fallback_reads_total"
     static let errorsLabel = "rananeeti_http_errors_total"
     static let reservationsLabel = "rananeeti_reservation_requests_total"
+    static let cancellationsLabel = "rananeeti_cancellation_requests_total"
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -54,7 +57,7 @@ final class WebMetrics: Sendable {
         }
         self.acceptDurations = acceptDurations
         var localReads: [String: Counter] = [:]
-        for read in ["status", "list"] {
+        for read in ["status", "list", "mine"] {
             localReads[read] = Counter(label: Self.localReadsLabel, dimensions: [("read", read)], factory: factory)
         }
         self.localReads = localReads
@@ -95,6 +98,20 @@ final class WebMetrics: Sendable {
     func recordRead(_ read: String, source: ReadSource) {
         guard source == .local else { return }
         localReads[read]?.increment()
+    }
+
+    /// A cancellation's outcome (`cancelled`, `log_unavailable`), by the canceller's role.
+    func recordCancellation(role: CancellerRole, outcome: String) {
+        let key = role.rawValue + "/" + outcome
+        let counter = cancellations.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: Self.cancellationsLabel, dimensions: [("role", role.rawValue), ("outcome", outcome)],
+                factory: factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     /// A reservation request's outcome: `accepted`, `already_accepted`, `invalid`, `malformed`, `log_unavailable`.
