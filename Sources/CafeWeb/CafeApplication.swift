@@ -20,12 +20,14 @@ public import Prometheus
 ///     process bootstrapped swift-metrics with, so that `/metrics` also shows what other modules record.
 ///     Defaults to a fresh registry of its own.
 ///   - logger: the application's logger; each request's log lines carry its id (`hb.request.id`).
+///   - onServerRunning: called with the port once the server listens (port 0 asks the system for one).
 /// - Returns: the application, idle until run.
 public func makeApplication(
     book: some ReservationBook,
     configuration: WebConfiguration = WebConfiguration(),
     metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-    logger: Logger
+    logger: Logger,
+    onServerRunning: (@Sendable (_ port: Int) async -> Void)? = nil
 ) -> some ApplicationProtocol {
     var factory = PrometheusMetricsFactory(registry: metricsRegistry)
     // A reservation is on disk in well under a millisecond to a few; the default buckets start at 5 ms.
@@ -78,5 +80,8 @@ public func makeApplication(
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: configuration.serverName),
+        onServerRunning: { channel in
+            if let onServerRunning, let port = channel.localAddress?.port { await onServerRunning(port) }
+        },
         logger: logger)
 }

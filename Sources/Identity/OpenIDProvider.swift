@@ -39,7 +39,7 @@ public actor OpenIDProvider {
     /// does not become a stream of requests to the provider.
     static let unknownKeyRefetches = (burst: 3.0, interval: Duration.seconds(30))
 
-    public let configuration: IdentityConfiguration
+    public nonisolated let configuration: IdentityConfiguration
     private let http: ProviderHTTP
     private let logger: Logger
     private var discovery: (document: Discovery, fetchedAt: ContinuousClock.Instant)?

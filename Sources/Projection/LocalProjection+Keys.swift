@@ -27,7 +27,7 @@ extension LocalProjection {
             // The reservation is kept at least as long as the key (the recent window covers its lifetime); a
             // key whose reservation is gone anyway is treated as forgotten.
             guard let entry = state.entries[digest] else { return .unknown }
-            return .replay(record.created ? .accepted(Self.firstAnswer(entry)) : .alreadyAccepted(Self.status(entry)))
+            return .replay(record.created ? .accepted(Self.firstAnswer(entry)) : .alreadyAccepted(Self.status(entry, in: state)))
         }
     }
 

@@ -7,7 +7,7 @@ extension LocalProjection {
     public static let snapshotKind = "projection"
     /// The payload's format version (`docs/SNAPSHOTS.md`). A change to what the projection keeps (a new state of
     /// a reservation, a new index) changes it; a snapshot of another version is not read but rebuilt from the log.
-    public static let snapshotVersion: UInt32 = 1
+    public static let snapshotVersion: UInt32 = 2
 
     /// The projection's state as a snapshot that stands for the log below `offset`, whose chain hash there is
     /// `chainHash`, or nil when it has not read the log that far in order.
@@ -36,6 +36,15 @@ extension LocalProjection {
             writer.bytes(record.digest.bytes)
             writer.u8(record.created ? 1 : 0)
             writer.i64(record.atMillis)
+        }
+        writer.u32(UInt32(copy.cancellations.count))
+        for (digest, cancellation) in copy.cancellations.sorted(by: { $0.key.description < $1.key.description }) {
+            writer.bytes(digest.bytes)
+            writer.i64(cancellation.at.millisecondsSinceEpoch)
+            writer.text(cancellation.by.issuer)
+            writer.text(cancellation.by.subject)
+            writer.u8(cancellation.role == .staff ? 1 : 0)
+            writer.text(cancellation.reason)
         }
         return LogSnapshot(
             kind: Self.snapshotKind, version: Self.snapshotVersion, offset: offset, chainHash: chainHash,
@@ -70,6 +79,7 @@ extension LocalProjection {
             let entry = try reader.entry()
             guard loaded.entries[entry.digest] == nil else { throw SnapshotPayloadError("digest \(entry.digest) twice") }
             loaded.entries[entry.digest] = entry
+            if let guest = entry.guest { loaded.byGuest[guest, default: []].insert(entry.digest) }
             let key = DayKey(dateTime: entry.reservation.dateTime, digest: entry.digest)
             let day = entry.reservation.dateTime.dayNumber
             if let last = loaded.byDay[day]?.last, !(last < key) { throw SnapshotPayloadError("entries out of order") }
@@ -88,7 +98,22 @@ extension LocalProjection {
             loaded.keys[key] = KeyRecord(digest: digest, created: created == 1, atMillis: try reader.i64())
             loaded.keyOrder.append(key)
         }
-        guard reader.isAtEnd else { throw SnapshotPayloadError("bytes after the last key") }
+        let cancellationCount = Int(try reader.u32())
+        guard cancellationCount <= reader.bytes.count / 30 else { throw SnapshotPayloadError("more cancellations than bytes") }
+        for _ in 0..<cancellationCount {
+            let digest = ReservationDigest(bytes: try reader.bytes(ReservationDigest.byteCount))
+            let at = try reader.i64()
+            guard let time = EventTimestamp(millisecondsSinceEpoch: at),
+                let by = GuestIdentity(issuer: try reader.text(), subject: try reader.text())
+            else { throw SnapshotPayloadError("a cancellation's time or canceller is out of range") }
+            let role = try reader.u8()
+            guard role <= 1, loaded.cancellations[digest] == nil else {
+                throw SnapshotPayloadError("a cancellation's role is unknown, or a digest is cancelled twice")
+            }
+            loaded.cancellations[digest] = ReservationCancellation(
+                at: time, by: by, role: role == 1 ? .staff : .guest, reason: try reader.text())
+        }
+        guard reader.isAtEnd else { throw SnapshotPayloadError("bytes after the last cancellation") }
         loaded.readBelow = offset
         return loaded
     }
@@ -143,6 +168,8 @@ private struct SnapshotWriter {
         output.append(contentsOf: [UInt8(dateTime.month), UInt8(dateTime.day), UInt8(dateTime.hour), UInt8(dateTime.minute)])
         text(reservation.notes)
         u8(reservation.testFailures ? 1 : 0)
+        optionalText(entry.guest?.issuer)
+        optionalText(entry.guest?.subject)
     }
 }
 
@@ -198,6 +225,15 @@ private struct SnapshotReader {
         let parts = try bytes(4)
         let notes = try text()
         let testFailures = try u8()
+        let guestIssuer = try optionalText()
+        let guestSubject = try optionalText()
+        var guest: GuestIdentity?
+        if guestIssuer != nil || guestSubject != nil {
+            guard let issuer = guestIssuer, let subject = guestSubject,
+                let identity = GuestIdentity(issuer: issuer, subject: subject)
+            else { throw SnapshotPayloadError("a reservation's guest is half there or not valid") }
+            guest = identity
+        }
         guard
             let dateTime = try? LocalDateTime(
                 year: year, month: Int(parts[0]), day: Int(parts[1]), hour: Int(parts[2]), minute: Int(parts[3])),
@@ -210,7 +246,7 @@ private struct SnapshotReader {
         return LocalProjection.Entry(
             offset: offset, node: node, reservation: reservation, digest: digest, acceptedAtMillis: acceptedAt,
             state: state, projectedAtMillis: projectedAt == Int64.min ? nil : projectedAt,
-            failedAttempts: failedAttempts, lastFailure: lastFailure)
+            failedAttempts: failedAttempts, lastFailure: lastFailure, guest: guest)
     }
 }
 

@@ -58,6 +58,8 @@ public final class LocalProjection: Sendable {
         var projectedAtMillis: Int64?
         var failedAttempts: Int32
         var lastFailure: String?
+        /// Who booked it, when a signed-in guest did.
+        var guest: GuestIdentity? = nil
     }
 
     /// Where a reservation sorts within its day.
@@ -90,6 +92,11 @@ public final class LocalProjection: Sendable {
         /// Offsets at or above `readBelow` already applied as they were taken, so that reading them in order
         /// costs no decoding.
         var appliedAhead: Set<UInt64> = []
+        /// Cancellations by digest (the first for each), also of reservations this node does not hold: one
+        /// cancelled here that another node took, which the database listed.
+        var cancellations: [ReservationDigest: ReservationCancellation] = [:]
+        /// The reservations of each signed-in guest that are kept, for "My reservations" without the database.
+        var byGuest: [GuestIdentity: Set<ReservationDigest>] = [:]
         var keys: [String: KeyRecord] = [:]
         /// Keys in the order they were recorded (also expiry order); `keyOrderStart` is the first still live.
         var keyOrder: [String] = []
@@ -138,15 +145,41 @@ public final class LocalProjection: Sendable {
     }
 
     static func apply(_ event: ReservationEvent, offset: UInt64, acceptedAtMillis: Int64, to state: inout State) {
-        guard state.entries[event.digest] == nil else { return }
+        guard state.entries[event.digest] == nil else {
+            // The same reservation booked again: the first guest to book it is who booked it (as in the
+            // database's cafe.reservation_guests), also when an anonymous booking came first.
+            if let guest = event.guest, state.entries[event.digest]!.guest == nil {
+                state.entries[event.digest]!.guest = guest
+                state.byGuest[guest, default: []].insert(event.digest)
+            }
+            return
+        }
         let entry = Entry(
             offset: offset, node: event.node, reservation: event.reservation, digest: event.digest,
             acceptedAtMillis: acceptedAtMillis, state: offset < state.projectedBelow ? .confirmed : .pending,
-            projectedAtMillis: nil, failedAttempts: 0, lastFailure: nil)
+            projectedAtMillis: nil, failedAttempts: 0, lastFailure: nil, guest: event.guest)
         insert(entry, into: &state)
     }
 
+    /// Applies a cancellation as it is taken (before the log is read that far in order).
+    public func apply(_ event: CancellationEvent, offset: UInt64, appendedAtMillis: Int64) {
+        state.withLock { state in
+            if offset >= state.readBelow { state.appliedAhead.insert(offset) }
+            Self.apply(event, appendedAtMillis: appendedAtMillis, to: &state)
+        }
+    }
+
+    static func apply(_ event: CancellationEvent, appendedAtMillis: Int64, to state: inout State) {
+        // The first cancellation is the one (as in cafe.cancellations); a second changes nothing.
+        guard state.cancellations[event.digest] == nil,
+            let at = EventTimestamp(millisecondsSinceEpoch: appendedAtMillis)
+        else { return }
+        state.cancellations[event.digest] = ReservationCancellation(
+            at: at, by: event.by, role: event.role, reason: event.reason)
+    }
+
     static func insert(_ entry: Entry, into state: inout State) {
+        if let guest = entry.guest { state.byGuest[guest, default: []].insert(entry.digest) }
         state.entries[entry.digest] = entry
         let day = entry.reservation.dateTime.dayNumber
         let key = DayKey(dateTime: entry.reservation.dateTime, digest: entry.digest)
@@ -193,6 +226,7 @@ public final class LocalProjection: Sendable {
         var undecodable = 0
         var reservations: [(ReservationEvent, UInt64, Int64)] = []
         var keys: [(IdempotencyKeyEvent, Int64)] = []
+        var cancellations: [(CancellationEvent, Int64)] = []
         reservations.reserveCapacity(records.count)
         let ahead = state.withLock { $0.appliedAhead.isEmpty ? [] : $0.appliedAhead }
         for record in records where !ahead.contains(record.offset) {
@@ -203,6 +237,8 @@ public final class LocalProjection: Sendable {
             switch logged.kind {
             case .reservationAccepted(let event):
                 reservations.append((event, record.offset, logged.appendedAt.millisecondsSinceEpoch))
+            case .reservationCancelled(let event):
+                cancellations.append((event, logged.appendedAt.millisecondsSinceEpoch))
             case .unknown(IdempotencyKeyEvent.eventType):
                 guard let (stamp, event) = try? IdempotencyKeyEvent.decode(line: record.bytes) else {
                     undecodable += 1
@@ -220,6 +256,9 @@ public final class LocalProjection: Sendable {
             }
             for (event, millis) in keys {
                 Self.record(event, atMillis: millis, to: &state, configuration: configuration)
+            }
+            for (event, millis) in cancellations {
+                Self.apply(event, appendedAtMillis: millis, to: &state)
             }
             state.eventCount += counted
             for record in records where !state.appliedAhead.isEmpty {
@@ -252,10 +291,20 @@ public final class LocalProjection: Sendable {
             }
             var gone = 0
             for (day, digests) in goneByDay {
-                for digest in digests { state.entries[digest] = nil }
+                for digest in digests {
+                    if let guest = state.entries[digest]?.guest {
+                        state.byGuest[guest]?.remove(digest)
+                        if state.byGuest[guest]?.isEmpty == true { state.byGuest[guest] = nil }
+                    }
+                    state.entries[digest] = nil
+                }
                 gone += digests.count
                 state.byDay[day]!.removeAll { digests.contains($0.digest) }
                 if state.byDay[day]!.isEmpty { state.byDay[day] = nil }
+            }
+            // A cancellation goes with its reservation, or, for one this node never held, once it is old.
+            state.cancellations = state.cancellations.filter { digest, cancellation in
+                state.entries[digest] != nil || cancellation.at.millisecondsSinceEpoch >= cutoffMillis
             }
             return gone
         }
@@ -308,7 +357,24 @@ public final class LocalProjection: Sendable {
     // MARK: - Reading
 
     public func status(of digest: ReservationDigest) -> ReservationStatus? {
-        state.withLock { $0.entries[digest].map(Self.status) }
+        state.withLock { state in state.entries[digest].map { Self.status($0, in: state) } }
+    }
+
+    /// The cancellation of `digest` this node knows of (also for a reservation it does not hold).
+    public func cancellation(of digest: ReservationDigest) -> ReservationCancellation? {
+        state.withLock { $0.cancellations[digest] }
+    }
+
+    /// The kept reservations of `guest`: those from `now` on, soonest first, and the earlier ones, latest first.
+    public func reservations(of guest: GuestIdentity, now: LocalDateTime) -> (upcoming: [ReservationStatus], past: [ReservationStatus]) {
+        let all = state.withLock { state in
+            (state.byGuest[guest] ?? []).compactMap { state.entries[$0].map { Self.status($0, in: state) } }
+        }
+        let upcoming = all.filter { $0.reservation.dateTime >= now }
+            .sorted { ($0.reservation.dateTime, $0.digest) < ($1.reservation.dateTime, $1.digest) }
+        let past = all.filter { $0.reservation.dateTime < now }
+            .sorted { ($0.reservation.dateTime, $0.digest) > ($1.reservation.dateTime, $1.digest) }
+        return (upcoming, past)
     }
 
     /// Reservations with `from <= dateTime < to`, in (date-time, digest) order, after `cursor`, at most
@@ -331,7 +397,7 @@ public final class LocalProjection: Sendable {
                     if let cursor, (key.dateTime, key.digest) <= (cursor.dateTime, cursor.digest) { continue }
                     let entry = state.entries[key.digest]!
                     if onlyPending && entry.state.isFinal { continue }
-                    found.append(Self.status(entry))
+                    found.append(Self.status(entry, in: state))
                     if found.count == limit { return found }
                 }
             }
@@ -339,12 +405,19 @@ public final class LocalProjection: Sendable {
         }
     }
 
+    static func status(_ entry: Entry, in state: State) -> ReservationStatus {
+        var status = status(entry)
+        status.cancellation = state.cancellations[entry.digest]
+        return status
+    }
+
+    /// The entry's status without its cancellation (the first answer to the request that took it).
     static func status(_ entry: Entry) -> ReservationStatus {
         ReservationStatus(
             digest: entry.digest, reservation: entry.reservation, state: entry.state, offset: entry.offset,
             node: entry.node, acceptedAt: EventTimestamp(millisecondsSinceEpoch: entry.acceptedAtMillis),
             projectedAt: entry.projectedAtMillis.flatMap(EventTimestamp.init(millisecondsSinceEpoch:)),
-            failedAttempts: Int(entry.failedAttempts), lastFailure: entry.lastFailure)
+            failedAttempts: Int(entry.failedAttempts), lastFailure: entry.lastFailure, guest: entry.guest)
     }
 }
 

@@ -60,12 +60,22 @@ public final class NodeReservationBook: ReservationBook {
         intake.withLock { $0.draining = false }
     }
 
-    public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
-        try await accept(reservation, idempotencyKey: nil)
+    public func accept(_ reservation: Reservation, by guest: GuestIdentity?) async throws -> AcceptOutcome {
+        try await accept(reservation, by: guest, idempotencyKey: nil)
     }
 
-    public func accept(_ reservation: Reservation, idempotencyKey key: String?) async throws -> AcceptOutcome {
-        let event = ReservationEvent(node: node, reservation: reservation)
+    public func accept(_ reservation: Reservation, by guest: GuestIdentity?, idempotencyKey key: String?)
+        async throws -> AcceptOutcome
+    {
+        let event = ReservationEvent(node: node, reservation: reservation, guest: guest)
+        // A cancellation is final: the same reservation (same digest) is not booked again. (A cancellation only
+        // another node has heard of is not known here while the database is away; the database's then wins.)
+        if let cancellation = projection.cancellation(of: event.digest) {
+            var status = projection.status(of: event.digest)
+                ?? ReservationStatus(digest: event.digest, reservation: reservation, state: .confirmed)
+            status.cancellation = cancellation
+            throw ReservationWasCancelled(status: status)
+        }
         // A reservation this node already holds is answered even while draining: nothing new is stored (a new
         // Idempotency-Key for it is stored below, when the node is not draining).
         if let existing = projection.status(of: event.digest), !needsRecording(key, digest: event.digest) {
@@ -136,6 +146,65 @@ public final class NodeReservationBook: ReservationBook {
         projection.idempotencyKey(key, digest: digest)
     }
 
+    // MARK: - Cancelling
+
+    public func cancel(_ digest: ReservationDigest, by: GuestIdentity, role: CancellerRole, reason: String) async throws
+        -> CancelOutcome
+    {
+        let event = try CancellationEvent(node: node, digest: digest, by: by, role: role, reason: reason)
+        if projection.cancellation(of: digest) != nil, let status = await status(of: digest).status {
+            return .alreadyCancelled(status)
+        }
+        let admitted = intake.withLock { intake -> Bool in
+            guard !intake.draining else { return false }
+            intake.acceptsInFlight += 1
+            return true
+        }
+        guard admitted else { throw NodeIsDraining() }
+        defer { intake.withLock { $0.acceptsInFlight -= 1 } }
+        let receipt = try await log.appendWithReceipt([event.encodeRecord()])
+        projection.apply(event, offset: receipt.offsets.lowerBound, appendedAtMillis: receipt.appendedAtMillis)
+        let (status, source) = await status(of: digest)
+        guard let status else { return .notFound(source) }
+        return .cancelled(status)
+    }
+
+    public func reservations(of guest: GuestIdentity, now: LocalDateTime, limit: Int) async -> GuestReservations {
+        let limit = max(1, limit)
+        let local = projection.reservations(of: guest, now: now)
+        guard let reads, case .success(let rows) = await reads.rows(of: guest, now: now, limit: limit) else {
+            return GuestReservations(
+                upcoming: Array(local.upcoming.prefix(limit)), past: Array(local.past.prefix(limit)), source: .local)
+        }
+        // The database's rows, this node's view of its own, and its events the database has not seen yet.
+        func merged(_ rows: [(ReservationDigest, DatabaseReads.StoredReservation)], _ local: [ReservationStatus])
+            -> [ReservationStatus]
+        {
+            var byDigest: [ReservationDigest: ReservationStatus] = [:]
+            for (digest, stored) in rows { byDigest[digest] = merge(stored, digest: digest) }
+            for status in local where byDigest[status.digest] == nil { byDigest[status.digest] = status }
+            return Array(byDigest.values)
+        }
+        let upcoming = merged(rows.upcoming, local.upcoming)
+            .sorted { ($0.reservation.dateTime, $0.digest) < ($1.reservation.dateTime, $1.digest) }
+        let past = merged(rows.past, local.past)
+            .sorted { ($0.reservation.dateTime, $0.digest) > ($1.reservation.dateTime, $1.digest) }
+        return GuestReservations(
+            upcoming: Array(upcoming.prefix(limit)), past: Array(past.prefix(limit)), source: .database)
+    }
+
+    /// A reservation the database holds, with what this node knows of it: its own status (timeline, state) and
+    /// a cancellation the database has not seen yet.
+    private func merge(_ stored: DatabaseReads.StoredReservation, digest: ReservationDigest) -> ReservationStatus {
+        var status = projection.status(of: digest)
+            ?? ReservationStatus(digest: digest, reservation: stored.reservation, state: .confirmed)
+        // The database has it: final, whatever this node has heard from its projector so far.
+        if !status.state.isFinal { status.state = .confirmed }
+        status.guest = status.guest ?? stored.guest
+        status.cancellation = stored.cancellation ?? status.cancellation ?? projection.cancellation(of: digest)
+        return status
+    }
+
     // MARK: - Reading
 
     public func status(of digest: ReservationDigest) async -> (status: ReservationStatus?, source: ReadSource) {
@@ -146,13 +215,8 @@ public final class NodeReservationBook: ReservationBook {
             return (local, .local)
         case .success(nil):
             return (local, .database)
-        case .success(let reservation?):
-            if var local {
-                // The database has it: final, whatever this node has heard from its projector so far.
-                if !local.state.isFinal { local.state = .confirmed }
-                return (local, .database)
-            }
-            return (ReservationStatus(digest: digest, reservation: reservation, state: .confirmed), .database)
+        case .success(let stored?):
+            return (merge(stored, digest: digest), .database)
         }
     }
 
@@ -167,11 +231,7 @@ public final class NodeReservationBook: ReservationBook {
         }
         // The database's rows, this node's view of its own, and its events the database has not seen yet.
         var merged: [ReservationDigest: ReservationStatus] = [:]
-        for (digest, reservation) in rows {
-            var status = projection.status(of: digest) ?? ReservationStatus(digest: digest, reservation: reservation, state: .confirmed)
-            if !status.state.isFinal { status.state = .confirmed }
-            merged[digest] = status
-        }
+        for (digest, stored) in rows { merged[digest] = merge(stored, digest: digest) }
         for status in projection.list(from: from, to: to, after: cursor, limit: limit + 1, onlyPending: true)
         where merged[status.digest] == nil {
             merged[status.digest] = status

@@ -242,10 +242,11 @@ public protocol ReservationBook: Sendable {
     /// in time, else from this node alone, saying so.
     func reservations(of guest: GuestIdentity, now: LocalDateTime, limit: Int) async -> GuestReservations
 
-    /// ``accept(_:)`` for a request that carried an `Idempotency-Key`: the key is stored with the reservation
-    /// (durably, in the same append), so that ``idempotencyKey(_:digest:)`` finds it, restarts included. A key
-    /// already used is not stored again.
-    func accept(_ reservation: Reservation, idempotencyKey: String?) async throws -> AcceptOutcome
+    /// ``accept(_:by:)`` for a request that carried an `Idempotency-Key`: the key is stored with the
+    /// reservation (durably, in the same append), so that ``idempotencyKey(_:digest:)`` finds it, restarts
+    /// included. A key already used is not stored again.
+    func accept(_ reservation: Reservation, by guest: GuestIdentity?, idempotencyKey: String?) async throws
+        -> AcceptOutcome
 
     /// What `key` was first used for, judged against the reservation with `digest`.
     func idempotencyKey(_ key: String, digest: ReservationDigest) -> IdempotencyKeyLookup
@@ -265,5 +266,10 @@ extension ReservationBook {
     /// A booking by nobody in particular (no one signed in).
     public func accept(_ reservation: Reservation) async throws -> AcceptOutcome {
         try await accept(reservation, by: nil)
+    }
+
+    /// A booking by nobody in particular, with the request's `Idempotency-Key`.
+    public func accept(_ reservation: Reservation, idempotencyKey: String?) async throws -> AcceptOutcome {
+        try await accept(reservation, by: nil, idempotencyKey: idempotencyKey)
     }
 }

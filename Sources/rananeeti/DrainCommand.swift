@@ -60,8 +60,8 @@ struct DrainCommand: AsyncParsableCommand {
 
     @OptionGroup var node: NodeOptions
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Where the node listens, HOST:PORT, to read its /readyz. (Environment: RANANEETI_LISTEN; default 127.0.0.1:8080)")
-    var listen: String?
+    @Option(help: "Where the node's operator endpoints listen, HOST:PORT, to read its /readyz. (Environment: RANANEETI_OPERATOR_LISTEN; default: the address serve wrote to DATA_DIR/operator-listen, else 127.0.0.1:9090)")
+    var operatorListen: String?
     @Option(help: "How long to wait for the database to take this node's events, in seconds.")
     var deadlineSeconds = 600
     @Flag(help: "Take reservations again (after a drain that is no longer wanted).")
@@ -75,12 +75,14 @@ struct DrainCommand: AsyncParsableCommand {
         guard deadlineSeconds >= 0 else { throw ValidationError("--deadline-seconds must be 0 or more.") }
         guard !(offline && resume) else { throw ValidationError("--offline and --resume exclude each other: --resume signals a running server.") }
         guard ServeCommand.hostAndPort(address) != nil else {
-            throw ValidationError("--listen (or RANANEETI_LISTEN) must be HOST:PORT, for example 127.0.0.1:8080.")
+            throw ValidationError("--operator-listen (or RANANEETI_OPERATOR_LISTEN) must be HOST:PORT, for example 127.0.0.1:9090.")
         }
     }
 
     var address: String {
-        listen ?? ProcessInfo.processInfo.environment["RANANEETI_LISTEN"] ?? "127.0.0.1:8080"
+        operatorListen ?? ProcessInfo.processInfo.environment["RANANEETI_OPERATOR_LISTEN"]
+            ?? (try? String(contentsOfFile: node.directory + "/" + IdentityOptions.operatorAddressFileName, encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "127.0.0.1:9090"
     }
 
     func run() async throws {

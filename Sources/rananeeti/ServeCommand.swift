@@ -3,6 +3,7 @@ import CafeWeb
 import EventLog
 import Foundation
 import Hummingbird
+import Identity
 import Logging
 import Metrics
 import Prometheus
@@ -30,8 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var node: NodeOptions
     @OptionGroup var logOptions: LogOptions
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Bearer token that enables POST /admin/faults. (Environment: RANANEETI_ADMIN_TOKEN; default: disabled)")
-    var adminToken: String?
+    @OptionGroup var identity: IdentityOptions
+    @Option(help: "A file holding the bearer token that enables POST /admin/faults on the operator listener. (Environment: RANANEETI_ADMIN_TOKEN_FILE, or the token itself in RANANEETI_ADMIN_TOKEN; default: disabled)")
+    var adminTokenFile: String?
     @Option(help: "How long a page waits for PostgreSQL before answering from the local projection, in milliseconds.")
     var readDeadlineMilliseconds = 300
     @Flag(help: "Do not run a projector in this process (run `rananeeti project` separately).")
@@ -57,6 +59,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...3660).contains(recentDays) else { throw ValidationError("--recent-days must be from 1 to 3660.") }
         guard readDeadlineMilliseconds > 0 else { throw ValidationError("--read-deadline-milliseconds must be positive.") }
         _ = try rateLimit()
+    }
+
+    /// The admin token: from `--admin-token-file`, `RANANEETI_ADMIN_TOKEN_FILE` or `RANANEETI_ADMIN_TOKEN`.
+    func adminToken() throws -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = adminTokenFile ?? environment["RANANEETI_ADMIN_TOKEN_FILE"] {
+            return try IdentityOptions.readSecret(path, what: "admin token file")
+        }
+        return environment["RANANEETI_ADMIN_TOKEN"]
     }
 
     /// The post rate limit from `--post-rate-limit` and `--trusted-proxy` (or their environment variables).
@@ -146,23 +157,58 @@ struct ServeCommand: AsyncParsableCommand {
         let book = NodeReservationBook(log: log, projection: projection, node: nodeID, reads: reads, projectorState: projectorStatus)
         services.append(.init(service: DrainSignalService(signals: drainSignals, book: book, logger: logger)))
         let (host, port) = Self.hostAndPort(address)!
+        let keys = try identity.sessionKeys(dataDirectory: node.directory, logger: logger)
+        let signIn = try identity.signIn(keys: keys, logger: logger)
         var web = WebConfiguration(host: host, port: port)
-        web.adminToken = adminToken ?? ProcessInfo.processInfo.environment["RANANEETI_ADMIN_TOKEN"]
-        web.onFault = { duration in faults.makeDatabaseUnreachable(for: duration) }
+        web.statusLinks = StatusLinks(keys: keys)
+        web.signIn = signIn
+        web.requireSignIn = identity.requiresSignIn(hasProvider: signIn != nil)
+        web.secureCookies = signIn?.provider.configuration.redirectURL.scheme == "https"
         web.postRateLimit = try rateLimit()
         if let limit = web.postRateLimit {
             logger.notice(
                 "posts are rate-limited per client",
                 metadata: ["per_second": "\(limit.postsPerSecond)", "burst": "\(limit.burst)", "trusted_proxies": "\(limit.trustedProxies)"])
         }
+        if let signIn {
+            logger.notice(
+                "guests sign in with OpenID Connect",
+                metadata: ["issuer": "\(signIn.provider.configuration.issuerIdentifier)", "require_sign_in": "\(web.requireSignIn)"])
+        }
         let app = makeApplication(book: book, configuration: web, metricsRegistry: registry, logger: logger)
-        // Shutdown runs in reverse order: the HTTP server stops taking requests and finishes those in flight
+        // The operator listener: the same book with every door open, so it listens on loopback by default.
+        let (operatorHost, operatorPort) = Self.hostAndPort(identity.operatorAddress)!
+        var operations = WebConfiguration(host: operatorHost, port: operatorPort, listener: .operator)
+        operations.statusLinks = web.statusLinks
+        operations.adminToken = try adminToken()
+        operations.onFault = { duration in faults.makeDatabaseUnreachable(for: duration) }
+        // Where the operator listener really is (port 0: wherever the system put it), for `rananeeti drain` and
+        // the node's own scripts: DATA_DIR/operator-listen.
+        let operatorAddressFile = node.directory + "/" + IdentityOptions.operatorAddressFileName
+        let operatorApp = makeApplication(
+            book: book, configuration: operations, metricsRegistry: registry, logger: logger,
+            onServerRunning: { port in
+                let address = "\(operatorHost.contains(":") ? "[\(operatorHost)]" : operatorHost):\(port)"
+                do {
+                    try Data((address + "\n").utf8).write(to: URL(fileURLWithPath: operatorAddressFile), options: .atomic)
+                } catch {
+                    logger.warning("could not record the operator listener's address", metadata: ["file": "\(operatorAddressFile)", "error": "\(error)"])
+                }
+                logger.notice("operator endpoints listening", metadata: ["operator_listen": "\(address)"])
+            })
+        // Shutdown runs in reverse order: the HTTP servers stop taking requests and finish those in flight
         // (their appends included) first, then the projector stops; the log is synced and closed last.
+        services.append(.init(service: operatorApp))
         services.append(.init(service: app))
         if let notifier = SystemdNotifier.fromEnvironment() {
             services.append(.init(service: SystemdWatchdog(notifier: notifier, host: host, port: port, logger: logger)))
         }
-        logger.notice("serving", metadata: ["listen": "\(address)", "data_dir": "\(node.directory)", "node": "\(nodeID)"])
+        logger.notice(
+            "serving",
+            metadata: [
+                "listen": "\(address)", "operator_listen": "\(identity.operatorAddress)", "data_dir": "\(node.directory)",
+                "node": "\(nodeID)",
+            ])
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

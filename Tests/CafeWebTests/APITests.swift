@@ -18,7 +18,7 @@ struct APITests {
         try await TestNode.withLiveServer { node, client in
             let created = try await client.postJSON(Self.bob)
             #expect(created.status == .created)
-            #expect(created.headers[.location] == "/api/v1/reservations/2e401f4cba1d2e90f354")
+            #expect(created.headers[.location] == node.apiLink("2e401f4cba1d2e90f354"))
             #expect(created.headers[.contentType] == "application/json")
             #expect(created.headers[.xRananeetiSource] == "local")
             let body = try created.jsonObject()
@@ -30,20 +30,29 @@ struct APITests {
             #expect(body["notes"] as? String == "window seat, café")
             #expect(body["testFailures"] as? Bool == false)
             #expect((body["acceptedAt"] as? String)?.hasSuffix("Z") == true)
+            let token = try #require(body["statusToken"] as? String)
             let links = try #require(body["links"] as? [String: String])
-            #expect(links["self"] == "/api/v1/reservations/2e401f4cba1d2e90f354")
-            #expect(links["status"] == "/orders/2e401f4cba1d2e90f354")
+            #expect(links["self"] == "/api/v1/reservations/2e401f4cba1d2e90f354?token=\(token)")
+            #expect(links["status"] == "/orders/2e401f4cba1d2e90f354?token=\(token)")
+            #expect(body["cancellation"] is NSNull)
             #expect(node.storedRecordCount() == 1)
 
             // Whitespace and member order do not make another reservation.
             let repeated = try await client.postJSON(
                 #"{"testFailures":false,"notes":"window seat, caf\u00e9","datetime":"2020-11-16T20:00","people":2,"name":"Bob"}"#)
             #expect(repeated.status == .ok)
-            #expect(repeated.headers[.location] == "/api/v1/reservations/2e401f4cba1d2e90f354")
+            #expect(repeated.headers[.location] == node.apiLink("2e401f4cba1d2e90f354"))
             #expect(try repeated.jsonObject()["digest"] as? String == "2e401f4cba1d2e90f354")
             #expect(node.storedRecordCount() == 1)
 
-            let fetched = try await client.get("/api/v1/reservations/2e401f4cba1d2e90f354")
+            // The digest alone opens nothing: it can be computed from what was booked.
+            let bare = try await client.get("/api/v1/reservations/2e401f4cba1d2e90f354")
+            try expectProblem(bare, status: .unauthorized, type: "sign-in-required")
+            #expect(bare.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+            #expect(bare.headers[.xRananeetiSource] == nil, "nothing is read for a stranger")
+            let forged = try await client.get("/api/v1/reservations/2e401f4cba1d2e90f354?token=AAAAAAAAAAAAAAAAAAAAAA")
+            try expectProblem(forged, status: .unauthorized, type: "sign-in-required")
+            let fetched = try await client.get(try #require(created.headers[.location]))
             #expect(fetched.status == .ok)
             #expect(fetched.headers[.xRananeetiSource] == "local", "a log-only node")
             #expect(try fetched.jsonObject()["name"] as? String == "Bob")
@@ -88,7 +97,7 @@ struct APITests {
                 #"{"name": "\#(String(repeating: "n", count: 41))", "people": 10000, "datetime": "2030-01-01T10:00"}"#)
             try expectProblem(tooLong, status: .unprocessableContent, type: "invalid-reservation")
 
-            let unknown = try await client.get("/api/v1/reservations/00000000000000000000")
+            let unknown = try await client.get(node.apiLink("00000000000000000000"))
             try expectProblem(unknown, status: .notFound, type: "reservation-not-found")
             #expect(unknown.headers[.xRananeetiSource] == "local")
             let badDigest = try await client.get("/api/v1/reservations/xyz")
@@ -140,8 +149,11 @@ struct APITests {
 
             let ready = try await client.get("/readyz")
             #expect(ready.status == .serviceUnavailable)
-            let log = try #require(try ready.jsonObject()["log"] as? [String: Any])
-            #expect(log["writable"] as? Bool == false)
+            #expect(try ready.jsonObject()["log"] == nil, "the details are for operators")
+            let writable = try await node.withOperatorClient { operations in
+                (try await operations.get("/readyz").jsonObject()["log"] as? [String: Any])?["writable"] as? Bool
+            }
+            #expect(writable == false)
         }
     }
 
@@ -184,42 +196,47 @@ struct APITests {
 
     @Test("GET list: range, limit, cursor paging to the end, source in body and header, bad queries 400")
     func listPaging() async throws {
-        try await TestNode.withLiveServer { _, client in
+        try await TestNode.withLiveServer { node, site in
             var made: [String] = []
             for day in 1...7 {
-                let response = try await client.postJSON(
+                let response = try await site.postJSON(
                     #"{"name": "Guest \#(day)", "people": \#(day), "datetime": "2030-06-0\#(day)T19:00"}"#)
                 made.append(try #require(try response.jsonObject()["digest"] as? String))
             }
-            var seen: [String] = []
-            var uri = "/api/v1/reservations?from=2030-06-02T00:00&to=2030-06-07T00:00&limit=2"
-            for _ in 0..<10 {
-                let response = try await client.get(uri)
-                #expect(response.status == .ok)
-                #expect(response.headers[.xRananeetiSource] == "local")
-                let body = try response.jsonObject()
-                #expect(body["source"] as? String == "local")
-                #expect(body["limit"] as? Int == 2)
-                let items = try #require(body["items"] as? [[String: Any]])
-                seen += items.compactMap { $0["digest"] as? String }
-                guard let next = (body["links"] as? [String: Any])?["next"] as? String else {
-                    #expect(body["nextCursor"] is NSNull)
-                    break
+            let digests = made
+            // The list is every guest's: staff only on the public listener, open on the operator's.
+            try expectProblem(try await site.get("/api/v1/reservations"), status: .unauthorized, type: "sign-in-required")
+            try await node.withOperatorClient { client in
+                var seen: [String] = []
+                var uri = "/api/v1/reservations?from=2030-06-02T00:00&to=2030-06-07T00:00&limit=2"
+                for _ in 0..<10 {
+                    let response = try await client.get(uri)
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.xRananeetiSource] == "local")
+                    let body = try response.jsonObject()
+                    #expect(body["source"] as? String == "local")
+                    #expect(body["limit"] as? Int == 2)
+                    let items = try #require(body["items"] as? [[String: Any]])
+                    seen += items.compactMap { $0["digest"] as? String }
+                    guard let next = (body["links"] as? [String: Any])?["next"] as? String else {
+                        #expect(body["nextCursor"] is NSNull)
+                        break
+                    }
+                    #expect(next.contains(try #require(body["nextCursor"] as? String)))
+                    uri = next
                 }
-                #expect(next.contains(try #require(body["nextCursor"] as? String)))
-                uri = next
-            }
-            #expect(seen == Array(made[1...5]), "2 June up to, not including, 7 June, in date order")
+                #expect(seen == Array(digests[1...5]), "2 June up to, not including, 7 June, in date order")
 
-            for bad in ["from=2030-06-01", "to=soon", "limit=0", "limit=501", "limit=two", "cursor=bm90IGEgY3Vyc29y",
-                "from=2030-06-05T00:00&to=2030-06-01T00:00"]
-            {
-                let response = try await client.get("/api/v1/reservations?\(bad)")
-                try expectProblem(response, status: .badRequest, type: "invalid-query")
+                for bad in ["from=2030-06-01", "to=soon", "limit=0", "limit=501", "limit=two", "cursor=bm90IGEgY3Vyc29y",
+                    "from=2030-06-05T00:00&to=2030-06-01T00:00"]
+                {
+                    let response = try await client.get("/api/v1/reservations?\(bad)")
+                    try expectProblem(response, status: .badRequest, type: "invalid-query")
+                }
+                let defaults = try await client.get("/api/v1/reservations")
+                #expect(defaults.status == .ok)
+                #expect(try defaults.jsonObject()["limit"] as? Int == 50)
             }
-            let defaults = try await client.get("/api/v1/reservations")
-            #expect(defaults.status == .ok)
-            #expect(try defaults.jsonObject()["limit"] as? Int == 50)
         }
     }
 }

@@ -31,7 +31,7 @@ struct DatabaseTests {
             #expect(confirmed.text.contains("Written into the cafe&#39;s reservation book"))
             #expect(!confirmed.text.contains("http-equiv=\"refresh\""), "a final state stops refreshing")
 
-            let list = try await client.get("/reservations?from=2030-07-01&days=1")
+            let list = try await node.withOperatorClient { try await $0.get("/reservations?from=2030-07-01&days=1") }
             #expect(list.headers[.xRananeetiSource] == "database")
             #expect(list.text.contains("Bob"))
             #expect(!list.text.contains("The database is not answering"))
@@ -40,18 +40,20 @@ struct DatabaseTests {
             #expect(try api.jsonObject()["state"] as? String == "confirmed")
             #expect((try api.jsonObject()["projectedAt"] as? String)?.hasSuffix("Z") == true)
 
-            let ready = try await client.get("/readyz")
+            let ready = try await node.withOperatorClient { try await $0.get("/readyz") }
             let readiness = try ready.jsonObject()
             let facts = try #require(readiness["database"] as? [String: Any])
             #expect(facts["configured"] as? Bool == true)
             #expect(facts["reachable"] as? Bool == true)
 
             // The drill: the database is "unreachable" for a minute.
-            let drill = try await client.postJSON(
-                #"{"databaseUnreachableSeconds": 60}"#, path: "/admin/faults",
-                headers: [.authorization: "Bearer drill-token"])
+            let drill = try await node.withOperatorClient {
+                try await $0.postJSON(
+                    #"{"databaseUnreachableSeconds": 60}"#, path: "/admin/faults",
+                    headers: [.authorization: "Bearer drill-token"])
+            }
             #expect(drill.status == .accepted)
-            let fallback = try await client.get("/reservations?from=2030-07-01&days=1")
+            let fallback = try await node.withOperatorClient { try await $0.get("/reservations?from=2030-07-01&days=1") }
             #expect(fallback.headers[.xRananeetiSource] == "local")
             #expect(fallback.text.contains("The database is not answering; showing the reservations this node holds. Others may be missing."))
             #expect(fallback.text.contains("Bob"), "this node still holds its own")

@@ -31,10 +31,13 @@ struct InternalsTests {
                 digest: reservation.digest, reservation: reservation, state: .duplicate, offset: 7, node: node,
                 acceptedAt: EventTimestamp(millisecondsSinceEpoch: 1_799_999_999_000), projectedAt: projectedAt,
                 failedAttempts: 3, lastFailure: failure)
-            let bytes = ReservationJSON.resource(status)
+            // As an operator sees it: the failure in the database's words.
+            let bytes = ReservationJSON.resource(status, showsInternals: true)
             #expect(!bytes.contains(UInt8(ascii: "<")) && !bytes.contains(UInt8(ascii: "&")), "inert when pasted into HTML")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
-            #expect(object.keys.sorted() == ["acceptedAt", "datetime", "digest", "failedAttempts", "lastFailure", "links", "name", "node", "notes", "people", "projectedAt", "state", "testFailures"])
+            #expect(object.keys.sorted() == ["acceptedAt", "cancellation", "datetime", "digest", "failedAttempts", "lastFailure", "links", "name", "node", "notes", "people", "projectedAt", "state", "statusToken", "testFailures"])
+            #expect(object["cancellation"] is NSNull)
+            #expect(object["statusToken"] is NSNull)
             #expect(object["name"] as? String == reservation.name)
             #expect(object["notes"] as? String == reservation.notes)
             #expect(object["people"] as? Int == 12)
@@ -50,7 +53,21 @@ struct InternalsTests {
             // Member order as the schema lists it.
             let text = String(decoding: bytes, as: UTF8.self)
             #expect(text.hasPrefix(#"{"digest":""#) && text.hasSuffix(#"/orders/\#(status.digest)"}}"#))
+            // As a guest sees it: never the database's own words, which can name hosts.
+            let guestView = try #require(
+                try JSONSerialization.jsonObject(with: Data(ReservationJSON.resource(status))) as? [String: Any])
+            #expect((guestView["lastFailure"] as? String) == failure.map { _ in SitePages.projectionTroubleForGuests })
         }
+        // Cancelled, with the private token: both in the resource and in its links.
+        var cancelled = ReservationStatus(digest: reservation.digest, reservation: reservation, state: .confirmed)
+        cancelled.cancellation = ReservationCancellation(
+            at: EventTimestamp(millisecondsSinceEpoch: 1_800_000_100_000)!,
+            by: GuestIdentity(issuer: "https://id.example", subject: "s")!, role: .staff, reason: "kitchen \"closed\"")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(ReservationJSON.resource(cancelled, token: "tok_en-1"))) as? [String: Any])
+        #expect(object["cancellation"] as? [String: String] == ["cancelledAt": "2027-01-15T08:01:40.000Z", "by": "staff", "reason": "kitchen \"closed\""])
+        #expect(object["statusToken"] as? String == "tok_en-1")
+        #expect(object["links"] as? [String: String] == ["self": "/api/v1/reservations/\(reservation.digest)?token=tok_en-1", "status": "/orders/\(reservation.digest)?token=tok_en-1"])
     }
 
     @Test("form bodies: +, %XX, a lone %, repeated names, missing values; invalid UTF-8 refused")

@@ -13,12 +13,17 @@ import Testing
 struct OperationsTests {
     @Test("/healthz is 200; /readyz is 200 with database and projection facts while the log is writable")
     func healthAndReadiness() async throws {
-        try await TestNode.withLiveServer { _, client in
-            let health = try await client.get("/healthz")
+        try await TestNode.withLiveServer { node, site in
+            let health = try await site.get("/healthz")
             #expect(health.status == .ok)
             #expect(try health.jsonObject()["status"] as? String == "alive")
+            // The load balancer's view: the word only.
+            let bare = try await site.get("/readyz")
+            #expect(bare.status == .ok)
+            #expect(try bare.jsonObject().keys.sorted() == ["status"])
+            #expect(try bare.jsonObject()["status"] as? String == "ready")
 
-            let ready = try await client.get("/readyz")
+            let ready = try await node.withOperatorClient { try await $0.get("/readyz") }
             #expect(ready.status == .ok)
             let body = try ready.jsonObject()
             #expect(body["status"] as? String == "ready")
@@ -37,11 +42,15 @@ struct OperationsTests {
             _ = try await client.postForm([("name", "Bob"), ("people", "2"), ("datetime", "2030-01-01T12:00")])
             _ = try await client.postJSON(APITests.bob)
             _ = try await client.postJSON("{", contentType: "application/json")
-            _ = try await client.get("/orders/00000000000000000000")
+            _ = try await client.get(node.statusLink("00000000000000000000"))
             _ = try await client.get("/no/such/thing/\(UUID())")
-            _ = try await client.get("/reservations")
+            _ = try await node.withOperatorClient { try await $0.get("/reservations") }
+            // Not on the public listener, under any spelling of the path.
+            for spelling in ["/metrics", "/metrics/", "//metrics", "/%2Fmetrics", "/metrics%2F", "/./metrics", "/x/../metrics"] {
+                #expect(try await client.get(spelling).status == .notFound, "\(spelling)")
+            }
 
-            let response = try await client.get("/metrics")
+            let response = try await node.withOperatorClient { try await $0.get("/metrics") }
             #expect(response.status == .ok)
             #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = response.text
@@ -49,7 +58,7 @@ struct OperationsTests {
             #expect(text.contains(#"rananeeti_http_requests_total{route="/api/v1/reservations",method="POST",status="201"} 1"#))
             #expect(text.contains(#"rananeeti_http_requests_total{route="/api/v1/reservations",method="POST",status="400"} 1"#))
             #expect(text.contains(#"rananeeti_http_requests_total{route="/orders/{digest}",method="GET",status="404"} 1"#))
-            #expect(text.contains(#"rananeeti_http_requests_total{route="unmatched",method="GET",status="404"} 1"#), "raw paths never become labels")
+            #expect(text.contains(#"rananeeti_http_requests_total{route="unmatched",method="GET",status="404"} 8"#), "raw paths never become labels")
             #expect(text.contains("# TYPE rananeeti_accept_duration_seconds histogram"))
             #expect(text.contains(#"rananeeti_accept_duration_seconds_count{channel="form"} 1"#))
             #expect(text.contains(#"rananeeti_accept_duration_seconds_count{channel="api"} 1"#))
@@ -100,43 +109,53 @@ struct OperationsTests {
 
     @Test("POST /admin/faults: 404 without a configured token, 401 with none or a wrong one, 202 calls the hook")
     func faultInjection() async throws {
-        try await TestNode.withLiveServer { _, client in
-            let hidden = try await client.postJSON(#"{"databaseUnreachableSeconds": 30}"#, path: "/admin/faults")
+        try await TestNode.withLiveServer { node, _ in
+            let hidden = try await node.withOperatorClient {
+                try await $0.postJSON(#"{"databaseUnreachableSeconds": 30}"#, path: "/admin/faults")
+            }
             try expectProblem(hidden, status: .notFound, type: "no-such-endpoint")
         }
 
         let calls = Mutex<[Duration]>([])
         var configuration = WebConfiguration(adminToken: "s3cret-token")
         configuration.onFault = { duration in calls.withLock { $0.append(duration) } }
-        try await TestNode.withLiveServer(configuration: configuration) { _, client in
-            let body = #"{"databaseUnreachableSeconds": 30}"#
-            let anonymous = try await client.postJSON(body, path: "/admin/faults")
-            try expectProblem(anonymous, status: .unauthorized, type: "unauthorized")
-            #expect(anonymous.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
-            for wrong in ["Bearer s3cret-tokex", "Bearer s3cret-token-and-more", "Bearer s3cret", "Basic czNjcmV0LXRva2Vu"] {
-                let response = try await client.postJSON(body, path: "/admin/faults", headers: [.authorization: wrong])
-                #expect(response.status == .unauthorized, "\(wrong)")
-            }
-            let authorized: HTTPFields = [.authorization: "Bearer s3cret-token"]
-            let accepted = try await client.postJSON(body, path: "/admin/faults", headers: authorized)
-            #expect(accepted.status == .accepted)
-            #expect(try accepted.jsonObject()["databaseUnreachableSeconds"] as? Int == 30)
-            #expect(calls.withLock { $0 } == [.seconds(30)])
+        try await TestNode.withLiveServer(configuration: configuration) { node, site in
+            // Never on the public listener, whatever the token.
+            let outside = try await site.postJSON(
+                #"{"databaseUnreachableSeconds": 30}"#, path: "/admin/faults", headers: [.authorization: "Bearer s3cret-token"])
+            #expect(outside.status == .notFound)
+            #expect(calls.withLock { $0.isEmpty })
+            try await node.withOperatorClient { client in
+                let body = #"{"databaseUnreachableSeconds": 30}"#
+                let anonymous = try await client.postJSON(body, path: "/admin/faults")
+                try expectProblem(anonymous, status: .unauthorized, type: "unauthorized")
+                #expect(anonymous.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+                for wrong in ["Bearer s3cret-tokex", "Bearer s3cret-token-and-more", "Bearer s3cret", "Basic czNjcmV0LXRva2Vu"] {
+                    let response = try await client.postJSON(body, path: "/admin/faults", headers: [.authorization: wrong])
+                    #expect(response.status == .unauthorized, "\(wrong)")
+                }
+                let authorized: HTTPFields = [.authorization: "Bearer s3cret-token"]
+                let accepted = try await client.postJSON(body, path: "/admin/faults", headers: authorized)
+                #expect(accepted.status == .accepted)
+                #expect(try accepted.jsonObject()["databaseUnreachableSeconds"] as? Int == 30)
+                #expect(calls.withLock { $0 } == [.seconds(30)])
 
-            let malformed = try await client.postJSON("{", path: "/admin/faults", headers: authorized)
-            try expectProblem(malformed, status: .badRequest, type: "malformed-json")
-            for invalid in [#"{"databaseUnreachableSeconds": 0}"#, #"{"databaseUnreachableSeconds": "30"}"#, #"{"seconds": 30}"#,
-                #"{"databaseUnreachableSeconds": 999999}"#]
-            {
-                let response = try await client.postJSON(invalid, path: "/admin/faults", headers: authorized)
-                try expectProblem(response, status: .unprocessableContent, type: "invalid-fault")
+                let malformed = try await client.postJSON("{", path: "/admin/faults", headers: authorized)
+                try expectProblem(malformed, status: .badRequest, type: "malformed-json")
+                for invalid in [#"{"databaseUnreachableSeconds": 0}"#, #"{"databaseUnreachableSeconds": "30"}"#, #"{"seconds": 30}"#,
+                    #"{"databaseUnreachableSeconds": 999999}"#]
+                {
+                    let response = try await client.postJSON(invalid, path: "/admin/faults", headers: authorized)
+                    try expectProblem(response, status: .unprocessableContent, type: "invalid-fault")
+                }
+                #expect(calls.withLock { $0.count } == 1)
             }
-            #expect(calls.withLock { $0.count } == 1)
         }
 
-        try await TestNode.withLiveServer(configuration: WebConfiguration(adminToken: "t")) { _, client in
-            let response = try await client.postJSON(
-                #"{"databaseUnreachableSeconds": 30}"#, path: "/admin/faults", headers: [.authorization: "Bearer t"])
+        try await TestNode.withLiveServer(configuration: WebConfiguration(adminToken: "t")) { node, _ in
+            let response = try await node.withOperatorClient {
+                try await $0.postJSON(#"{"databaseUnreachableSeconds": 30}"#, path: "/admin/faults", headers: [.authorization: "Bearer t"])
+            }
             try expectProblem(response, status: .notImplemented, type: "faults-unavailable")
         }
     }

@@ -31,7 +31,7 @@ struct OutageTests {
                 #expect(page.headers[.xRananeetiSource] == "local")
                 #expect(page.text.contains("Outage Olga"))
                 #expect(page.text.contains("pending") || page.text.contains("Pending"))
-                let list = try await client.get("/reservations?from=2030-08-01&days=1")
+                let list = try await node.withOperatorClient { try await $0.get("/reservations?from=2030-08-01&days=1") }
                 #expect(list.headers[.xRananeetiSource] == "local")
                 #expect(list.text.contains("The database is not answering"))
                 #expect(list.text.contains("Outage Oscar"))
@@ -42,13 +42,13 @@ struct OutageTests {
                 try await server.start()
                 let end = node.book.log.endOffset
                 try await node.projector!.status.wait(timeout: TestTiming.patience) { ($0.checkpoint ?? 0) >= end }
-                let after = try await client.get("/api/v1/reservations/\(digest)")
+                let after = try await client.get(node.apiLink(digest))
                 #expect(try after.jsonObject()["state"] as? String == "confirmed")
                 // Reads return to the database once its breaker lets them through again.
                 let deadline = ContinuousClock.now + TestTiming.margin(.seconds(10))
                 var source = after.headers[.xRananeetiSource]
                 while source != "database", ContinuousClock.now < deadline {
-                    source = try await client.get("/api/v1/reservations/\(digest)").headers[.xRananeetiSource]
+                    source = try await client.get(node.apiLink(digest)).headers[.xRananeetiSource]
                 }
                 #expect(source == "database")
                 let rows = try await PostgresConnection.withConnection(database.connectionString) { connection in

@@ -45,8 +45,10 @@ struct SiteTests {
             ])
             #expect(response.status == .seeOther)
             let location = try #require(response.headers[.location])
-            // The digest is the old site's: the same form gives the same reference everywhere.
-            #expect(location == "/orders/2e401f4cba1d2e90f354")
+            // The digest is the old site's: the same form gives the same reference everywhere; the link carries
+            // the private token that opens it.
+            #expect(location == node.statusLink("2e401f4cba1d2e90f354"))
+            #expect(location.hasPrefix("/orders/2e401f4cba1d2e90f354?token="))
             #expect(node.storedRecordCount() == 1)
 
             let status = try await client.get(location)
@@ -77,8 +79,8 @@ struct SiteTests {
                 ("name", "Bob"), ("people", "2"), ("datetime", "2020-11-16T20:00:00"), ("notes", "window seat, café"),
                 ("testFailures", "on"),
             ])
-            #expect(response.headers[.location] == "/orders/8a2f1dbfc18c8f751533")
-            let page = try await client.get("/orders/8a2f1dbfc18c8f751533").text
+            #expect(response.headers[.location] == node.statusLink("8a2f1dbfc18c8f751533"))
+            let page = try await client.get(node.statusLink("8a2f1dbfc18c8f751533")).text
             #expect(page.contains("test database failures"))
             #expect(node.storedRecordCount() == 1)
         }
@@ -132,10 +134,10 @@ struct SiteTests {
             #expect(response.status == .seeOther)
             #expect(node.storedRecordCount() == 1)
             let location = try #require(response.headers[.location])
-            let pages = [
-                try await client.get(location).text,
-                try await client.get("/reservations?from=2030-01-01&days=7").text,
-            ]
+            let book = try await node.withOperatorClient { operations in
+                try await operations.get("/reservations?from=2030-01-01&days=7").text
+            }
+            let pages = [try await client.get(location).text, book]
             for page in pages {
                 #expect(!page.contains(name) || !name.contains(where: { "<>\"'&".contains($0) }), "raw name in page")
                 #expect(page.contains(HTMLEscaping.escape(name)))
@@ -197,7 +199,7 @@ struct SiteTests {
 
     @Test("status page: 400 for a malformed reference, 404 page for an unknown one")
     func statusPageErrors() async throws {
-        try await TestNode.withLiveServer { _, client in
+        try await TestNode.withLiveServer { node, client in
             let malformed = try await client.get("/orders/not-a-digest")
             #expect(malformed.status == .badRequest)
             #expect(malformed.headers[.contentType] == "text/html; charset=utf-8")
@@ -205,7 +207,8 @@ struct SiteTests {
             let uppercase = try await client.get("/orders/2E401F4CBA1D2E90F354")
             #expect(uppercase.status == .badRequest)
 
-            let unknown = try await client.get("/orders/00000000000000000000")
+            // A link whose token is right for a reservation nobody made.
+            let unknown = try await client.get(node.statusLink("00000000000000000000"))
             #expect(unknown.status == .notFound)
             #expect(unknown.text.contains("No such reservation"))
             #expect(unknown.text.contains("00000000000000000000"))
@@ -235,52 +238,57 @@ struct SiteTests {
                 let response = try await client.postForm([("name", name), ("people", "2"), ("datetime", dateTime)])
                 #expect(response.status == .seeOther)
             }
-            let first = try await client.get("/reservations?from=2030-03-01&days=7")
-            #expect(first.status == .ok)
-            let page = first.text
-            #expect(page.contains("Friday 1 March 2030"))
-            #expect(page.contains("Saturday 2 March 2030"))
-            let alice = try #require(page.range(of: "Alice")), bob = try #require(page.range(of: "Bob"))
-            let carol = try #require(page.range(of: "Carol"))
-            #expect(alice.lowerBound < bob.lowerBound && bob.lowerBound < carol.lowerBound)
-            #expect(!page.contains("Dave"), "page size is 3")
-            #expect(!page.contains("Outside"))
-            let link = try #require(page.range(of: "cursor=")).upperBound
-            let cursor = String(page[link...].prefix { $0 != "\"" })
-            let second = try await client.get("/reservations?from=2030-03-01&days=7&cursor=\(cursor)").text
-            #expect(second.contains("Dave"))
-            #expect(!second.contains("Alice"))
-            #expect(!second.contains("Outside"))
+            // The book is the staff's: a stranger on the public listener is asked to sign in.
+            #expect(try await client.get("/reservations?from=2030-03-01&days=7").status == .unauthorized)
+            try await node.withOperatorClient { client in
+                let first = try await client.get("/reservations?from=2030-03-01&days=7")
+                #expect(first.status == .ok)
+                let page = first.text
+                #expect(page.contains("Friday 1 March 2030"))
+                #expect(page.contains("Saturday 2 March 2030"))
+                let alice = try #require(page.range(of: "Alice")), bob = try #require(page.range(of: "Bob"))
+                let carol = try #require(page.range(of: "Carol"))
+                #expect(alice.lowerBound < bob.lowerBound && bob.lowerBound < carol.lowerBound)
+                #expect(!page.contains("Dave"), "page size is 3")
+                #expect(!page.contains("Outside"))
+                let link = try #require(page.range(of: "cursor=")).upperBound
+                let cursor = String(page[link...].prefix { $0 != "\"" })
+                let second = try await client.get("/reservations?from=2030-03-01&days=7&cursor=\(cursor)").text
+                #expect(second.contains("Dave"))
+                #expect(!second.contains("Alice"))
+                #expect(!second.contains("Outside"))
 
-            let empty = try await client.get("/reservations?from=2031-01-01&days=1")
-            #expect(empty.text.contains("No reservations from"))
+                let empty = try await client.get("/reservations?from=2031-01-01&days=1")
+                #expect(empty.text.contains("No reservations from"))
 
-            for bad in ["from=2030-13-01", "from=yesterday", "days=0", "days=93", "days=x", "cursor=%25%25"] {
-                let response = try await client.get("/reservations?\(bad)")
-                #expect(response.status == .badRequest, "\(bad)")
-                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                for bad in ["from=2030-13-01", "from=yesterday", "days=0", "days=93", "days=x", "cursor=%25%25"] {
+                    let response = try await client.get("/reservations?\(bad)")
+                    #expect(response.status == .badRequest, "\(bad)")
+                    #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                }
+                #expect(try await client.get("/reservations").status == .ok, "defaults: from today, 14 days")
             }
-            #expect(try await client.get("/reservations").status == .ok, "defaults: from today, 14 days")
-            _ = node
         }
     }
 
     @Test("a log-only node reads from its local projection and says so: a banner and X-Rananeeti-Source: local")
     func localSourceBanner() async throws {
-        try await TestNode.withLiveServer { _, client in
+        try await TestNode.withLiveServer { node, client in
             let made = try await client.postForm([("name", "Eve"), ("people", "4"), ("datetime", "2030-05-05T20:00")])
             let location = try #require(made.headers[.location])
-            let list = try await client.get("/reservations?from=2030-05-01&days=14")
-            #expect(list.headers[.xRananeetiSource] == "local")
-            #expect(list.text.contains("The database is not answering; showing the reservations this node holds. Others may be missing."))
-            #expect(list.text.contains("Eve"))
+            try await node.withOperatorClient { operations in
+                let list = try await operations.get("/reservations?from=2030-05-01&days=14")
+                #expect(list.headers[.xRananeetiSource] == "local")
+                #expect(list.text.contains("The database is not answering; showing the reservations this node holds. Others may be missing."))
+                #expect(list.text.contains("Eve"))
+                let api = try await operations.get("/api/v1/reservations?from=2030-05-01T00:00&to=2030-06-01T00:00")
+                #expect(api.headers[.xRananeetiSource] == "local")
+                #expect(try api.jsonObject()["source"] as? String == "local")
+            }
             let status = try await client.get(location)
             #expect(status.headers[.xRananeetiSource] == "local")
             #expect(status.text.contains("The database is not answering"))
-            let api = try await client.get("/api/v1/reservations?from=2030-05-01T00:00&to=2030-06-01T00:00")
-            #expect(api.headers[.xRananeetiSource] == "local")
-            #expect(try api.jsonObject()["source"] as? String == "local")
-            let unknown = try await client.get("/orders/00000000000000000000")
+            let unknown = try await client.get(node.statusLink("00000000000000000000"))
             #expect(unknown.status == .notFound)
             #expect(unknown.headers[.xRananeetiSource] == "local")
             #expect(unknown.text.contains("not answering"))

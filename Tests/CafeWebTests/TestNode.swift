@@ -4,8 +4,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Identity
 import Logging
 import NIOCore
+import Orders
 import Postgres
 import Projection
 import Prometheus
@@ -20,6 +22,9 @@ struct TestNode: Sendable {
     let directory: String
     /// The projector, when the node has a database; tests drain it to move reservations on.
     let projector: Projector?
+    /// The public listener's configuration (its status links, sign-in).
+    let configuration: WebConfiguration
+    let logger: Logger
 
     /// A database for the node: a migrated database of the shared private PostgreSQL server.
     struct Database: Sendable {
@@ -81,7 +86,7 @@ struct TestNode: Sendable {
                 projectorState: database == nil ? nil : status)
             let node = TestNode(
                 book: book, registry: PrometheusCollectorRegistry(), directory: directory.appending("log"),
-                projector: projector)
+                projector: projector, configuration: configuration, logger: logger)
             let app = makeApplication(
                 book: book, configuration: configuration, metricsRegistry: node.registry, logger: logger)
             func close() async {
@@ -97,6 +102,30 @@ struct TestNode: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Runs `body` with a client of the node's operator listener (`/metrics`, `/readyz` details, `/admin/*`,
+    /// the whole book without sign-in): the same book and metrics, the public configuration's admin token,
+    /// drill hook and status links. Requests go through the router in process, as on loopback.
+    func withOperatorClient<Result: Sendable>(
+        _ body: @Sendable (any TestClientProtocol) async throws -> Result
+    ) async throws -> Result {
+        var operations = WebConfiguration(
+            adminToken: configuration.adminToken, onFault: configuration.onFault, timeZone: configuration.timeZone,
+            listener: .operator, statusLinks: configuration.statusLinks)
+        operations.options = configuration.options
+        let app = makeApplication(book: book, configuration: operations, metricsRegistry: registry, logger: logger)
+        return try await app.test(.router) { client in try await body(client) }
+    }
+
+    /// The private link to a reservation's status page (what the guest who booked it was given).
+    func statusLink(_ digest: String) -> String {
+        "/orders/\(digest)?token=\(configuration.statusLinks.token(for: ReservationDigest(digest)!))"
+    }
+
+    /// The API path of a reservation with its private-link token.
+    func apiLink(_ digest: String) -> String {
+        "/api/v1/reservations/\(digest)?token=\(configuration.statusLinks.token(for: ReservationDigest(digest)!))"
     }
 
     /// How many records the node's log holds: what was stored.

@@ -44,7 +44,8 @@ struct DrainCommandTests {
                 for index in 3..<5 {
                     #expect(try node.post(reservation(index)).status == 201)
                 }
-                let drain = ["drain", "--data-dir", logPath, "--listen", "127.0.0.1:\(port)"]
+                // drain finds the operator listener through DATA_DIR/operator-listen.
+                let drain = ["drain", "--data-dir", logPath]
                 // The orphan job's way: a log that a server runs is left alone.
                 let offline = try await rananeeti(drain + ["--offline", "--deadline-seconds", "2"])
                 #expect(offline.status == 1, "\(offline.output)")
@@ -173,6 +174,8 @@ struct DrainCommandTests {
 struct ServeProcess {
     let child: ChildProcess
     let port: Int
+    /// The data directory, where serve writes its operator listener's address.
+    let dataDirectory: String
 
     struct Answer {
         var status: Int
@@ -180,25 +183,37 @@ struct ServeProcess {
         var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
     }
 
+    /// Starts `serve` with `arguments` (which name `--data-dir`), its operator listener on a free port.
     init(binary: String, arguments: [String], port: Int, environment: [String: String] = [:]) throws {
-        child = try ChildProcess(binary, ["serve"] + arguments, environment: ["RANANEETI_LOG_LEVEL": "info"].merging(environment) { $1 })
+        child = try ChildProcess(
+            binary, ["serve", "--operator-listen", "127.0.0.1:0"] + arguments,
+            environment: ["RANANEETI_LOG_LEVEL": "info"].merging(environment) { $1 })
         self.port = port
+        dataDirectory = arguments[arguments.firstIndex(of: "--data-dir")! + 1]
     }
 
     func get(_ path: String) throws -> Answer {
         try curl(["http://127.0.0.1:\(port)\(path)"])
     }
 
+    /// A GET on the operator listener (its address from DATA_DIR/operator-listen).
+    func operatorGet(_ path: String) throws -> Answer {
+        guard let address = try? String(contentsOfFile: dataDirectory + "/operator-listen", encoding: .utf8) else {
+            throw TestFailure("serve has not written its operator address yet")
+        }
+        return try curl(["http://\(address.trimmingCharacters(in: .whitespacesAndNewlines))\(path)"])
+    }
+
     func post(_ json: String) throws -> Answer {
         try curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "http://127.0.0.1:\(port)/api/v1/reservations"])
     }
 
-    /// Asks `/readyz` until `condition` holds, for at most ``TestTiming/patience``.
+    /// Asks the operator listener's `/readyz` until `condition` holds, for at most ``TestTiming/patience``.
     func waitUntil(_ what: String, _ condition: (Answer) -> Bool) async throws {
         let deadline = ContinuousClock.now + TestTiming.patience
         var last: Answer?
         while ContinuousClock.now < deadline {
-            if let answer = try? get("/readyz") {
+            if let answer = try? operatorGet("/readyz") {
                 last = answer
                 if condition(answer) { return }
             }

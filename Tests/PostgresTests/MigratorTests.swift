@@ -17,10 +17,13 @@ import Testing
 
             let applied = try await migrator.migrate(connection: connection)
             #expect(applied.map(\.version) == SchemaMigration.all.map(\.version))
-            #expect(applied.map(\.name).prefix(5) == ["001_ordersraw", "002_projector", "003_dead_letters", "004_service_role", "005_witness_and_rewinds"])
+            #expect(applied.map(\.name).prefix(6) == ["001_ordersraw", "002_projector", "003_dead_letters", "004_service_role", "005_witness_and_rewinds", "006_guests_and_cancellations"])
             #expect(applied.map(\.name) == SchemaMigration.all.map(\.name))
             #expect(applied.map(\.checksum) == SchemaMigration.all.map(\.checksum))
-            for table in ["cafe.ordersraw", "cafe.projector_checkpoints", "cafe.projector_status", "cafe.dead_letters", "cafe.projector_adoptions"] {
+            for table in [
+                "cafe.ordersraw", "cafe.projector_checkpoints", "cafe.projector_status", "cafe.dead_letters",
+                "cafe.projector_adoptions", "cafe.reservation_guests", "cafe.cancellations",
+            ] {
                 #expect(try await self.tableExists(table, connection), "\(table) missing")
             }
 

@@ -181,7 +181,7 @@ func startNode(directory: String) throws -> Start {
 func startNode(directory: String, port: Int) throws -> Start {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: options.binary)
-    process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", directory, "--node-id", "bench"]
+    process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--operator-listen", "127.0.0.1:0", "--data-dir", directory, "--node-id", "bench"]
     // Log-only: no database setting reaches it.
     var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") && !$0.key.hasPrefix("RANANEETI_") }
     environment["RANANEETI_LOG_LEVEL"] = "warning"

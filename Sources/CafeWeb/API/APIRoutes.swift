@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import HTTPTypes
+import Identity
 import Orders
 import Projection
 
@@ -213,7 +214,7 @@ struct APIRoutes: Sendable {
                 status: .badRequest, problem: .invalidDigest,
                 detail: "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as in the Location of the reservation.")
         }
-        let token = request.uri.queryParameters.get("token").map(String.init)
+        let token = request.uri.queryParameters.get("token").map { String($0) }
         let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
         if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
             throw WebError.signInRequired

@@ -133,7 +133,7 @@ struct SitePages: Sendable {
         if status.cancellation != nil {
             return ("Cancelled", "This reservation was cancelled. The table is free for others; to book again, use the form.")
         }
-        switch status.state {
+        return switch status.state {
         case .pending:
             ("Received",
              "Your reservation is safely stored on our server and is on its way into the cafe's reservation book. You do not need to do anything.")

@@ -89,7 +89,7 @@ struct SiteRoutes: Sendable {
     /// reservation exists; someone signed in who may not see it is told it is not theirs, the same way.
     private func status(_ request: Request, context: CafeRequestContext) async throws -> Response {
         let text = context.parameters.get("digest") ?? ""
-        let token = request.uri.queryParameters.get("token").map(String.init)
+        let token = request.uri.queryParameters.get("token").map { String($0) }
         guard let digest = ReservationDigest(text) else {
             throw WebError(
                 status: .badRequest, problem: .invalidDigest,

@@ -1,4 +1,5 @@
 import EventLog
+import HTTPTypes
 import Logging
 import Orders
 import Projection

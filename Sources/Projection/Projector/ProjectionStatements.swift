@@ -17,20 +17,50 @@ struct ProjectableEvent: Sendable {
 /// of row (another table) is one more array here, filled there and written in the same transaction, and it
 /// then heals a rewind the same way (everything is re-sent from the database's checkpoint, idempotently).
 struct ProjectionBatch: Sendable {
-    /// Reservations for `cafe.ordersraw`, in offset order.
+    /// Reservations for `cafe.ordersraw` (and, for those a signed-in guest booked, `cafe.reservation_guests`),
+    /// in offset order.
     var reservations: [ProjectableEvent] = []
+    /// Cancellations for `cafe.cancellations`, in offset order.
+    var cancellations: [ProjectableCancellation] = []
 
-    var isEmpty: Bool { reservations.isEmpty }
-    var count: Int { reservations.count }
+    var isEmpty: Bool { reservations.isEmpty && cancellations.isEmpty }
 
-    /// The batch's offsets, in order.
-    var offsets: [UInt64] { reservations.map(\.offset) }
+    /// The offsets of everything in it, in order.
+    var offsets: [UInt64] { (reservations.map(\.offset) + cancellations.map(\.offset)).sorted() }
 
     /// The events below `offset` and those from it on.
     func split(at offset: UInt64) -> (below: ProjectionBatch, from: ProjectionBatch) {
-        let cut = reservations.firstIndex { $0.offset >= offset } ?? reservations.count
-        return (ProjectionBatch(reservations: Array(reservations[..<cut])), ProjectionBatch(reservations: Array(reservations[cut...])))
+        (ProjectionBatch(
+            reservations: reservations.filter { $0.offset < offset }, cancellations: cancellations.filter { $0.offset < offset }),
+         ProjectionBatch(
+            reservations: reservations.filter { $0.offset >= offset }, cancellations: cancellations.filter { $0.offset >= offset }))
     }
+
+    /// The first event in log order (the poison one when the batch is down to one), as the dead-letter table
+    /// records it.
+    var first: (offset: UInt64, digest: String, line: ArraySlice<UInt8>)? {
+        let reservation = reservations.first.map { ($0.offset, $0.event.digest.description, $0.line) }
+        let cancellation = cancellations.first.map { ($0.offset, $0.event.digest.description, $0.line) }
+        switch (reservation, cancellation) {
+        case let (r?, c?): return r.0 <= c.0 ? r : c
+        case let (r?, nil): return r
+        case let (nil, c): return c
+        }
+    }
+
+    /// When the batch's last event was appended, in milliseconds since 1970.
+    var lastAppendedAtMillis: Int64? {
+        [reservations.last?.appendedAtMillis, cancellations.last?.appendedAtMillis].compactMap { $0 }.max()
+    }
+}
+
+/// A cancellation ready to be written, with where it sits in the log.
+struct ProjectableCancellation: Sendable {
+    var offset: UInt64
+    /// The event's line as the log holds it, for the dead-letter table.
+    var line: ArraySlice<UInt8>
+    var appendedAtMillis: Int64
+    var event: CancellationEvent
 }
 
 /// The checkpoint row as the projector reads it when a session opens.
@@ -95,6 +125,8 @@ enum ProjectionStatements {
         var inserted: Set<String>?
         /// A direct COPY was tried and met a digest already there (see `insertRows`).
         var directCopyConflicted = false
+        /// Cancellations that were new in `cafe.cancellations` (the others were there already).
+        var cancellationsInserted = 0
     }
 
     /// Writes the batch's rows (a digest already present is left alone) and moves the checkpoint to `end`,
@@ -102,17 +134,19 @@ enum ProjectionStatements {
     ///
     /// - Parameter wantOutcomes: learn which digests were new even when some were already there (one more
     ///   indexed query, only in that case). The usual batch is all new, which the row count alone shows.
+    /// Who booked each reservation (for those a signed-in guest booked) goes into `cafe.reservation_guests`, and
+    /// the cancellations into `cafe.cancellations`, in the same transaction, each once (the first wins).
     static func commit(
         _ batch: ProjectionBatch, end: UInt64, logEnd: UInt64, node: String, rule: CheckpointRule, witness: ChainPoint?,
         wantOutcomes: Bool, tryDirectCopy: Bool = false, on connection: PostgresConnection,
         deadline: ContinuousClock.Instant
     ) async throws -> CommitOutcome {
-        let lastAppendedAt = batch.reservations.last.flatMap { EventTimestampText.postgres(millis: $0.appendedAtMillis) }
+        let lastAppendedAt = batch.lastAppendedAtMillis.flatMap { EventTimestampText.postgres(millis: $0) }
         return try await connection.withTransaction(deadline: deadline) { connection in
-            let outcome = try await writeRows(batch, wantOutcomes: wantOutcomes, tryDirectCopy: tryDirectCopy, on: connection)
+            let outcome = try await writeRows(batch, node: node, wantOutcomes: wantOutcomes, tryDirectCopy: tryDirectCopy, on: connection)
             try await moveCheckpoint(
                 node: node, to: end, logEnd: logEnd, lastAppendedAt: lastAppendedAt, inserted: outcome.insertedCount,
-                duplicate: rule.countsDuplicates ? batch.count - outcome.insertedCount : 0, deadLettered: 0, rule: rule,
+                duplicate: rule.countsDuplicates ? batch.reservations.count - outcome.insertedCount : 0, deadLettered: 0, rule: rule,
                 witness: witness, on: connection)
             return outcome
         }
@@ -121,13 +155,15 @@ enum ProjectionStatements {
     /// Every row a batch writes, inside the caller's transaction. Idempotent: a row already there (the same
     /// digest) is left alone, so a batch sent again after a crash or a rewind changes nothing twice.
     private static func writeRows(
-        _ batch: ProjectionBatch, wantOutcomes: Bool, tryDirectCopy: Bool, on connection: PostgresConnection
+        _ batch: ProjectionBatch, node: String, wantOutcomes: Bool, tryDirectCopy: Bool, on connection: PostgresConnection
     ) async throws -> CommitOutcome {
         var outcome = CommitOutcome(insertedCount: 0, inserted: [])
         if !batch.reservations.isEmpty {
             outcome = try await writeReservations(
                 batch.reservations, wantOutcomes: wantOutcomes, tryDirectCopy: tryDirectCopy, on: connection)
+            try await insertGuests(of: batch.reservations, node: node, on: connection)
         }
+        outcome.cancellationsInserted = try await insertCancellations(batch.cancellations, node: node, on: connection)
         return outcome
     }
 
@@ -155,6 +191,71 @@ enum ProjectionStatements {
             outcome.inserted = nil
         }
         return outcome
+    }
+
+    /// Records who booked the reservations a signed-in guest booked (`reservation.accepted.v2`): the first
+    /// guest of a digest stays.
+    private static func insertGuests(of events: [ProjectableEvent], node: String, on connection: PostgresConnection)
+        async throws
+    {
+        var digests: [String] = []
+        var issuers: [String] = []
+        var subjects: [String] = []
+        var offsets: [Int64] = []
+        var times: [String] = []
+        for projectable in events {
+            guard let guest = projectable.event.guest,
+                let time = EventTimestampText.postgres(millis: projectable.appendedAtMillis)
+            else { continue }
+            digests.append(projectable.event.digest.description)
+            issuers.append(guest.issuer)
+            subjects.append(guest.subject)
+            offsets.append(Int64(bitPattern: projectable.offset))
+            times.append(time)
+        }
+        guard !digests.isEmpty else { return }
+        try await connection.execute(
+            """
+            INSERT INTO cafe.reservation_guests (ordrdgst, guest_issuer, guest_subject, node_id, log_offset, booked_at)
+            SELECT d, i, s, $4, o, t FROM unnest($1::text[], $2::text[], $3::text[], $5::bigint[], $6::timestamptz[])
+                AS u(d, i, s, o, t)
+            ON CONFLICT (ordrdgst) DO NOTHING
+            """,
+            [digests, issuers, subjects, node, offsets, times])
+    }
+
+    /// Records cancellations (`reservation.cancelled`): the first of a digest stays. Returns how many were new.
+    private static func insertCancellations(
+        _ cancellations: [ProjectableCancellation], node: String, on connection: PostgresConnection
+    ) async throws -> Int {
+        guard !cancellations.isEmpty else { return 0 }
+        var digests: [String] = []
+        var times: [String] = []
+        var issuers: [String] = []
+        var subjects: [String] = []
+        var roles: [String] = []
+        var reasons: [String] = []
+        var offsets: [Int64] = []
+        for cancellation in cancellations {
+            guard let time = EventTimestampText.postgres(millis: cancellation.appendedAtMillis) else { continue }
+            digests.append(cancellation.event.digest.description)
+            times.append(time)
+            issuers.append(cancellation.event.by.issuer)
+            subjects.append(cancellation.event.by.subject)
+            roles.append(cancellation.event.role.rawValue)
+            reasons.append(cancellation.event.reason)
+            offsets.append(Int64(bitPattern: cancellation.offset))
+        }
+        return try await connection.execute(
+            """
+            INSERT INTO cafe.cancellations
+                (ordrdgst, cancelled_at, by_issuer, by_subject, by_role, reason, node_id, log_offset)
+            SELECT d, t, i, s, r, x, $7, o
+            FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $8::bigint[])
+                AS u(d, t, i, s, r, x, o)
+            ON CONFLICT (ordrdgst) DO NOTHING
+            """,
+            [digests, times, issuers, subjects, roles, reasons, node, offsets])
     }
 
     /// From this many events on, rows go in through COPY: straight into the table when no digest is there

@@ -388,8 +388,14 @@ public final class Projector: Service, Sendable {
                 continue
             }
             // Events of other types need no row; the checkpoint moves past them with the run.
-            if let event = decoded.reservationEvent {
-                run.reservations.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: decoded.appendedAt.millisecondsSinceEpoch, event: event))
+            let appendedAtMillis = decoded.appendedAt.millisecondsSinceEpoch
+            switch decoded.kind {
+            case .reservationAccepted(let event):
+                run.reservations.append(ProjectableEvent(offset: record.offset, line: record.bytes, appendedAtMillis: appendedAtMillis, event: event))
+            case .reservationCancelled(let event):
+                run.cancellations.append(ProjectableCancellation(offset: record.offset, line: record.bytes, appendedAtMillis: appendedAtMillis, event: event))
+            case .unknown:
+                break
             }
         }
         try await commit(run, from: runStart, to: records[records.count - 1].offset + 1, session: &session)
@@ -416,16 +422,24 @@ public final class Projector: Service, Sendable {
                 ? Self.commitsBetweenDirectCopyTries : max(0, session.commitsBeforeDirectCopy - 1)
             advance(session: &session, to: end)
             report(batch.reservations, outcome: outcome)
+            if !batch.cancellations.isEmpty {
+                metrics.cancellations.increment(by: Int64(outcome.cancellationsInserted))
+                status.update { snapshot in
+                    snapshot.cancellationsInserted += UInt64(outcome.cancellationsInserted)
+                    snapshot.cancellationsDuplicate += UInt64(batch.cancellations.count - outcome.cancellationsInserted)
+                }
+            }
         } catch let error as PostgresError where error.code == .dataRefused && !batch.isEmpty {
             let offsets = batch.offsets
             guard offsets.count > 1 else {
-                // Found it: set this event aside, then move past the events after it that need no row.
-                let poison = batch.reservations[0]
+                // Found it: set this event aside, then move past the events after it that need no row. (Not
+                // empty, so it has a first event.)
+                let poison = batch.first!
                 logger.error(
                     "the database refused an event; it goes to cafe.dead_letters",
                     metadata: ["offset": "\(poison.offset)", "error": "\(error.message)"])
                 try await deadLetter(
-                    offset: poison.offset, digest: poison.event.digest.description,
+                    offset: poison.offset, digest: poison.digest,
                     eventJSON: String(decoding: poison.line, as: UTF8.self), sqlState: error.sqlState,
                     reason: error.serverMessage ?? error.message, session: &session)
                 try await commit(ProjectionBatch(), from: poison.offset + 1, to: end, session: &session)

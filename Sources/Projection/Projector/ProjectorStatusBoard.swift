@@ -19,6 +19,9 @@ public final class ProjectorStatusBoard: Sendable {
         public var eventsInserted: UInt64 = 0
         public var eventsDuplicate: UInt64 = 0
         public var eventsDeadLettered: UInt64 = 0
+        /// Cancellations written into `cafe.cancellations`, and those already there.
+        public var cancellationsInserted: UInt64 = 0
+        public var cancellationsDuplicate: UInt64 = 0
         public var batches: UInt64 = 0
         /// Rewinds of the database this projector found and healed (see ``Projector``).
         public var rewindsHealed: UInt64 = 0
