@@ -11,7 +11,7 @@ enum OpenAPIDocument {
     "title": "Rananeeti reservations",
     "version": "1.0.0",
     "summary": "Take and read a cafe's table reservations; never loses one that it accepted.",
-    "description": "The JSON API of one Rananeeti node, with its website and operations endpoints.\n\nA reservation is identified by its digest: 20 lowercase hex characters of BLAKE2b over the old site's form JSON. The same reservation sent twice (or to two nodes, or to the old site) has the same digest and is stored once, so retrying a POST is always safe.\n\nAccepting never waits on the database: a 201 or 200 means the reservation is on this node's disk (fsync'd). Reads ask PostgreSQL under a short deadline and fall back to the node's local projection; every response that carries reservations says where they came from in `X-Rananeeti-Source` (`database` or `local`), and list bodies say it in `source` too. A POST's answer always comes from the node itself (`local`).\n\nErrors are RFC 9457 problem details (`application/problem+json`) under `/api`, `/admin`, `/healthz`, `/readyz` and `/metrics`, including 404 for any path under `/api` that is not described here; `type` is a path on the server whose page explains the problem. The website's errors are HTML pages with the same status codes. Every response carries `X-Request-Id` (the caller's, when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . : @ + = /`, else a new one); every response is `Cache-Control: no-store` unless stated otherwise. Any request can end in 500 Internal Server Error, a problem that shows nothing internal."
+    "description": "The JSON API of one Rananeeti node, with its website and operations endpoints.\n\nA reservation is identified by its digest: 20 lowercase hex characters of BLAKE2b over the old site's form JSON. The same reservation sent twice (or to two nodes, or to the old site) has the same digest and is stored once, so retrying a POST is always safe.\n\nAccepting never waits on the database: a 201 or 200 means the reservation is on this node's disk (fsync'd). Reads ask PostgreSQL under a short deadline and fall back to the node's local projection; every response that carries reservations says where they came from in `X-Rananeeti-Source` (`database` or `local`), and list bodies say it in `source` too. A POST's answer always comes from the node itself (`local`).\n\nErrors are RFC 9457 problem details (`application/problem+json`) under `/api`, `/admin`, `/healthz`, `/readyz` and `/metrics`, including 404 for any path under `/api` that is not described here; `type` is a path on the server whose page explains the problem. The website's errors are HTML pages with the same status codes. Every response carries `X-Request-Id` (the caller's, when it is 1 to 128 characters of `A-Z a-z 0-9 - _ . : @ + = /`, else a new one); every response is `Cache-Control: no-store` unless stated otherwise. Any request can end in 500 Internal Server Error, a problem that shows nothing internal.\n\nWho may see what. Without signing in, a guest can book (unless the node requires sign-in) and can open one reservation's status with its private link: `token`, handed out with the reservation (`statusToken`, and in `Location`). The digest alone opens nothing, since anyone could compute it from what was booked. A signed-in guest (a browser session from `/signin`, or a bearer access token from the same OpenID Connect provider) sees and cancels their own bookings; staff (named in the node's configuration) see every guest's and may cancel on their behalf. Refusals are 401 `sign-in-required` (nobody signed in; `WWW-Authenticate: Bearer`), 401 `invalid-token` (a bearer token that does not hold), 403 `staff-only`, and 404 for a reservation that is not the caller's, the same as for one that does not exist.\n\nA node has two listeners. The public one serves the site and the API described here; the operator listener (loopback by default, `--operator-listen`) serves `/metrics`, the details of `/readyz`, `/admin/faults`, and the book without sign-in, for the machine's own agents. On the public listener `/metrics` and `/admin/faults` are 404, and `/readyz` carries only `status`. Only the canonical spelling of a path is served: a doubled or trailing slash, a dot segment or any percent-escape in the path is 404."
   },
   "servers": [
     {
@@ -41,7 +41,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "createReservation",
         "summary": "Take a reservation",
-        "description": "Validates the body, stores the reservation durably in this node's log and answers once it is on disk. The exact same reservation again (same digest) stores nothing and answers 200 with the reservation.\n\n`Idempotency-Key` (optional): the first successful answer (201 or 200) to a key is remembered and repeated, with `Idempotent-Replayed: true`, for the same key with the same reservation; the same key with a different reservation is refused with 422. Keys are recorded in the log of the node that answered, in the same append as the reservation, so they survive a restart or a power cut; each is kept for 24 hours, at most 10,000 of them, the oldest forgotten first. A replay of a 201 repeats the reservation as it was then (pending); a replay of a 200 shows it as it is now. Refused requests are not remembered. A retry that finds its key forgotten is still safe: the same reservation has the same digest, and the database stores a digest once. Keys are shared by all clients, so use random ones such as UUIDs. A bare key and the IETF draft's quoted form (`\"key\"`) name the same key.",
+        "description": "Validates the body, stores the reservation durably in this node's log and answers once it is on disk. The exact same reservation again (same digest) stores nothing and answers 200 with the reservation.\n\n`Idempotency-Key` (optional): the first successful answer (201 or 200) to a key is remembered and repeated, with `Idempotent-Replayed: true`, for the same key with the same reservation; the same key with a different reservation is refused with 422. Keys are recorded in the log of the node that answered, in the same append as the reservation, so they survive a restart or a power cut; each is kept for 24 hours, at most 10,000 of them, the oldest forgotten first. A replay of a 201 repeats the reservation as it was then (pending); a replay of a 200 shows it as it is now. Refused requests are not remembered. A retry that finds its key forgotten is still safe: the same reservation has the same digest, and the database stores a digest once. Keys are shared by all clients, so use random ones such as UUIDs. A bare key and the IETF draft's quoted form (`\"key\"`) name the same key.\n\nWhere the node requires sign-in, only a signed-in guest (session or bearer token) may book, and the booking records who booked it.",
         "parameters": [
           {
             "$ref": "#/components/parameters/Idempotency-Key"
@@ -206,7 +206,7 @@ enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "Not stored: the log cannot store it now (disk full, writer stopped): `log-unavailable`; or this node is being retired: `node-draining` (another node takes it). Nothing was stored; retry after `Retry-After` seconds.",
+            "description": "Not stored: the log cannot store it now (disk full, writer stopped): `log-unavailable`; or this node is being retired: `node-draining` (another node takes it). Nothing was stored; retry after `Retry-After` seconds. Or a bearer token could not be checked because the sign-in provider is not reachable (`sign-in-unavailable`).",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -222,8 +222,65 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "401": {
+            "description": "Sign-in required (`sign-in-required`) or a bearer token that does not hold (`invalid-token`); nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Sent from another site's page (`cross-site-request`); nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Exactly this reservation was cancelled (`reservation-cancelled`); a cancellation is final. Change something (a note is enough) to book again.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           }
-        }
+        },
+        "security": [
+          {},
+          {
+            "bearer": []
+          },
+          {
+            "session": []
+          }
+        ]
       },
       "get": {
         "tags": [
@@ -231,7 +288,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "listReservations",
         "summary": "List reservations by date and time",
-        "description": "Reservations with `from <= datetime < to`, in order of date-time, then digest, at most `limit`. Pass `nextCursor` (or follow `links.next`) for the next page; it is null on the last one.",
+        "description": "Reservations with `from <= datetime < to`, in order of date-time, then digest, at most `limit`. Pass `nextCursor` (or follow `links.next`) for the next page; it is null on the last one.\n\nThe book of every guest's reservations: staff only (a staff member's bearer token or session), or anyone on the operator listener.",
         "parameters": [
           {
             "$ref": "#/components/parameters/from"
@@ -282,8 +339,67 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "401": {
+            "description": "Nobody signed in (`sign-in-required`), or a bearer token that does not hold (`invalid-token`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Signed in, but not staff (`staff-only`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "A bearer token could not be checked: the sign-in provider is not reachable (`sign-in-unavailable`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           }
-        }
+        },
+        "security": [
+          {
+            "bearer": []
+          },
+          {
+            "session": []
+          }
+        ]
       }
     },
     "/api/v1/reservations/{digest}": {
@@ -296,6 +412,9 @@ enum OpenAPIDocument {
         "parameters": [
           {
             "$ref": "#/components/parameters/digest"
+          },
+          {
+            "$ref": "#/components/parameters/token"
           },
           {
             "$ref": "#/components/parameters/X-Request-Id"
@@ -336,7 +455,7 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "Unknown (`reservation-not-found`). With `X-Rananeeti-Source: local` the database did not answer and another node may know it.",
+            "description": "Unknown, or not the caller's (`reservation-not-found`). With `X-Rananeeti-Source: local` the database did not answer and another node may know it.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -352,8 +471,55 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "401": {
+            "description": "Neither a valid `token` nor anyone signed in (`sign-in-required`); or a bearer token that does not hold (`invalid-token`). Said whether or not the reservation exists.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "A bearer token could not be checked: the sign-in provider is not reachable (`sign-in-unavailable`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           }
-        }
+        },
+        "security": [
+          {
+            "statusLink": []
+          },
+          {
+            "bearer": []
+          },
+          {
+            "session": []
+          }
+        ]
       }
     },
     "/api/v1/openapi.json": {
@@ -500,13 +666,13 @@ enum OpenAPIDocument {
         },
         "responses": {
           "303": {
-            "description": "Taken (or taken before): on to its status page.",
+            "description": "Taken (or taken before): on to its status page, with its private link.",
             "headers": {
               "Location": {
-                "description": "`/orders/{digest}`",
+                "description": "`/orders/{digest}?token=…`",
                 "schema": {
                   "type": "string",
-                  "pattern": "^/orders/[0-9a-f]{20}$"
+                  "pattern": "^/orders/[0-9a-f]{20}\\?token=[A-Za-z0-9_-]{22}$"
                 }
               },
               "X-Request-Id": {
@@ -609,6 +775,54 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "401": {
+            "description": "Booking needs a signed-in guest here: a page to sign in; nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Sent from another site, or without the session's form token: nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Exactly this reservation was cancelled, and a cancellation is final: change something to book again.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         }
       },
@@ -643,10 +857,13 @@ enum OpenAPIDocument {
         ],
         "operationId": "statusPage",
         "summary": "A reservation's status page",
-        "description": "The reservation, its state in words and a timeline; refreshes itself every 2 seconds while pending; a banner when it was read from the local projection.",
+        "description": "The reservation, its state in words and a timeline; refreshes itself every 2 seconds while pending; a banner when it was read from the local projection. Opens with its private link (`token`), for the guest who booked it, and for staff; with a form to cancel it for those who may.",
         "parameters": [
           {
             "$ref": "#/components/parameters/digest"
+          },
+          {
+            "$ref": "#/components/parameters/token"
           }
         ],
         "responses": {
@@ -684,13 +901,31 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "No such reservation.",
+            "description": "No such reservation, or not the visitor's.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
               },
               "X-Rananeeti-Source": {
                 "$ref": "#/components/headers/X-Rananeeti-Source"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Neither the private link nor anyone signed in: a page to sign in, whether or not the reservation exists.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
               }
             },
             "content": {
@@ -773,8 +1008,42 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "401": {
+            "description": "Nobody signed in: a page to sign in.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Signed in, but not staff.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
-        }
+        },
+        "description": " The book of every guest's reservations: for staff, and on the operator listener."
       }
     },
     "/assets/site.css": {
@@ -852,7 +1121,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "readiness",
         "summary": "Readiness: the node can take reservations",
-        "description": "Ready while the log takes appends and has room, and the node is not being retired. A database that is down or slow does not make the node unready: taking reservations without it is the point. `rananeeti drain` reads `intake` and `projection` here.",
+        "description": "Ready while the log takes appends and has room, and the node is not being retired. A database that is down or slow does not make the node unready: taking reservations without it is the point. `rananeeti drain` reads `intake` and `projection` here. On the public listener (the load balancer's health check) only `status`; the details on the operator listener.",
         "responses": {
           "200": {
             "description": "Ready.",
@@ -894,7 +1163,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "metrics",
         "summary": "Prometheus metrics",
-        "description": "The process's metrics in the Prometheus text format, among them `rananeeti_http_requests_total{route,method,status}`, `rananeeti_http_request_duration_seconds{route,method}`, `rananeeti_accept_duration_seconds{channel}`, `rananeeti_reservation_requests_total{channel,outcome}`, `rananeeti_local_fallback_reads_total{read}` and `rananeeti_http_errors_total{problem}`.",
+        "description": "The process's metrics in the Prometheus text format, among them `rananeeti_http_requests_total{route,method,status}`, `rananeeti_http_request_duration_seconds{route,method}`, `rananeeti_accept_duration_seconds{channel}`, `rananeeti_reservation_requests_total{channel,outcome}`, `rananeeti_local_fallback_reads_total{read}` and `rananeeti_http_errors_total{problem}`. On the operator listener only; the public listener answers 404.",
         "responses": {
           "200": {
             "description": "Metrics.",
@@ -910,6 +1179,21 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "404": {
+            "description": "Asked on the public listener (`no-such-endpoint`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
           }
         }
       }
@@ -921,7 +1205,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "injectFault",
         "summary": "Failure drill: make the database unreachable",
-        "description": "For N seconds the node behaves as if PostgreSQL were unreachable: pages fall back to the local projection and the projector waits. Exists only when the node was started with an admin token (else 404, like any unknown path). The body is read as JSON whatever its Content-Type.",
+        "description": "For N seconds the node behaves as if PostgreSQL were unreachable: pages fall back to the local projection and the projector waits. Exists only when the node was started with an admin token (else 404, like any unknown path). The body is read as JSON whatever its Content-Type. On the operator listener only; the public listener answers 404.",
         "security": [
           {
             "adminToken": []
@@ -987,7 +1271,7 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "No admin token is configured: `no-such-endpoint`.",
+            "description": "No admin token is configured: `no-such-endpoint`. Also on the public listener, always.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -1066,6 +1350,776 @@ enum OpenAPIDocument {
           }
         }
       }
+    },
+    "/api/v1/reservations/{digest}/cancellation": {
+      "post": {
+        "tags": [
+          "reservations"
+        ],
+        "operationId": "cancelReservation",
+        "summary": "Cancel an upcoming reservation",
+        "description": "For the guest who booked it, or staff on their behalf. The cancellation is an event in the node's log, on disk before the answer, and reaches `cafe.cancellations` once. Cancelling what is already cancelled answers the same 200. Only on the public listener.",
+        "security": [
+          {
+            "bearer": []
+          },
+          {
+            "session": []
+          }
+        ],
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/digest"
+          },
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          }
+        ],
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/CancellationRequest"
+              }
+            }
+          }
+        },
+        "responses": {
+          "200": {
+            "description": "Cancelled (now or before).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "X-Rananeeti-Source": {
+                "$ref": "#/components/headers/X-Rananeeti-Source"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Reservation"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not a JSON object (`malformed-json`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Nobody signed in (`sign-in-required`), or a bearer token that does not hold (`invalid-token`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Sent from another site's page (`cross-site-request`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No reservation of the caller's with this reference (`reservation-not-found`), whether or not it exists.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Its time has come (`reservation-past`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than the server reads.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "415": {
+            "description": "A body that is not `application/json`.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Accept-Post": {
+                "$ref": "#/components/headers/Accept-Post"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "A reason that is not one line of at most 200 characters, or another member (`invalid-cancellation`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Too many posts from this client's address (`rate-limited`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The log cannot store it now, the node is being retired, the reservation cannot be found while the database is away, or the sign-in provider is not reachable to check a bearer token; nothing was stored.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/v1/me/reservations": {
+      "get": {
+        "tags": [
+          "reservations"
+        ],
+        "operationId": "myReservations",
+        "summary": "The signed-in guest's own reservations",
+        "description": "Upcoming and past, from the database merged with this node's events it has not seen yet, or from this node alone when the database does not answer (`source: local`). Only on the public listener.",
+        "security": [
+          {
+            "bearer": []
+          },
+          {
+            "session": []
+          }
+        ],
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/X-Request-Id"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Their reservations, each with its `statusToken`.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "X-Rananeeti-Source": {
+                "$ref": "#/components/headers/X-Rananeeti-Source"
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/GuestReservations"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Nobody signed in (`sign-in-required`), or a bearer token that does not hold (`invalid-token`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "A bearer token could not be checked: the sign-in provider is not reachable (`sign-in-unavailable`).",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "application/problem+json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Problem"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/signin": {
+      "get": {
+        "tags": [
+          "website"
+        ],
+        "operationId": "signIn",
+        "summary": "Sign in",
+        "description": "Sends the browser to the provider (authorization code with PKCE, `state` and `nonce`), with a short-lived sealed cookie that remembers this sign-in. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "parameters": [
+          {
+            "name": "returnTo",
+            "in": "query",
+            "description": "Where to come back to: a path on this site (anything else means `/`).",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "303": {
+            "description": "To the provider's sign-in page.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Location": {
+                "description": "Where to go.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The provider cannot be reached.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/signin/callback": {
+      "get": {
+        "tags": [
+          "website"
+        ],
+        "operationId": "signInCallback",
+        "summary": "The provider sends the browser back",
+        "description": "Checks `state` against the sign-in cookie, exchanges the code (with the PKCE verifier), checks the ID token (signature, issuer, audience, expiry, nonce), and starts a session: a sealed cookie (`HttpOnly`, `SameSite=Lax`, `Secure` behind TLS) every node honours without a database. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "parameters": [
+          {
+            "name": "code",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "state",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            }
+          },
+          {
+            "name": "error",
+            "in": "query",
+            "schema": {
+              "type": "string"
+            }
+          }
+        ],
+        "responses": {
+          "303": {
+            "description": "Signed in: on to `returnTo`.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Location": {
+                "description": "Where to go.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "No sign-in of this browser's, an expired or replayed one, or the provider refused it: start again.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The provider cannot be reached.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/signout": {
+      "post": {
+        "tags": [
+          "website"
+        ],
+        "operationId": "signOut",
+        "summary": "Sign out",
+        "description": "Ends the session (the cookie is cleared) and sends the browser to the provider to end its session too, when the provider offers that. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "type": "object",
+                "properties": {
+                  "formToken": {
+                    "type": "string"
+                  }
+                }
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "To the provider's sign-out, or home.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Location": {
+                "description": "Where to go.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not UTF-8 form data.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Sent from another site, or without the session's form token.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than the server reads.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Too many posts from this client's address.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/my": {
+      "get": {
+        "tags": [
+          "website"
+        ],
+        "operationId": "myReservationsPage",
+        "summary": "My reservations",
+        "description": "The signed-in guest's upcoming and past reservations, each linking to its status page. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "responses": {
+          "200": {
+            "description": "Their reservations.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "X-Rananeeti-Source": {
+                "$ref": "#/components/headers/X-Rananeeti-Source"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Nobody signed in: a page to sign in.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/orders/{digest}/cancel": {
+      "post": {
+        "tags": [
+          "website"
+        ],
+        "operationId": "cancelReservationForm",
+        "summary": "Cancel from the status page",
+        "description": "The status page's form: for the guest who booked it, or staff. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "parameters": [
+          {
+            "$ref": "#/components/parameters/digest"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/x-www-form-urlencoded": {
+              "schema": {
+                "$ref": "#/components/schemas/CancelForm"
+              }
+            }
+          }
+        },
+        "responses": {
+          "303": {
+            "description": "Cancelled (now or before): back to the status page.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Location": {
+                "description": "Where to go.",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not UTF-8 form data.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "Nobody signed in.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "WWW-Authenticate": {
+                "$ref": "#/components/headers/WWW-Authenticate"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "Sent from another site, or without the session's form token.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No reservation of the visitor's with this reference.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Its time has come.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than the server reads.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "A reason that is not one line of at most 200 characters.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "429": {
+            "description": "Too many posts from this client's address.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The log cannot store it now, or the reservation cannot be found while the database is away.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Retry-After": {
+                "$ref": "#/components/headers/Retry-After"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        }
+      }
     }
   },
   "components": {
@@ -1138,7 +2192,9 @@ enum OpenAPIDocument {
           "node",
           "failedAttempts",
           "lastFailure",
-          "links"
+          "links",
+          "cancellation",
+          "statusToken"
         ],
         "properties": {
           "digest": {
@@ -1210,7 +2266,7 @@ enum OpenAPIDocument {
               "string",
               "null"
             ],
-            "description": "The last projection failure, in words."
+            "description": "The last projection failure, in fixed words that name no host (the database's own words only on the operator listener)."
           },
           "links": {
             "type": "object",
@@ -1222,13 +2278,58 @@ enum OpenAPIDocument {
             "properties": {
               "self": {
                 "type": "string",
-                "description": "This resource."
+                "description": "This resource (with `?token=` when `statusToken` is given)."
               },
               "status": {
                 "type": "string",
-                "description": "Its status page on the website."
+                "description": "Its status page on the website (with `?token=` when `statusToken` is given)."
               }
             }
+          },
+          "cancellation": {
+            "oneOf": [
+              {
+                "type": "null"
+              },
+              {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "cancelledAt",
+                  "by",
+                  "reason"
+                ],
+                "properties": {
+                  "cancelledAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the node's log took the cancellation (UTC, milliseconds)."
+                  },
+                  "by": {
+                    "type": "string",
+                    "enum": [
+                      "guest",
+                      "staff"
+                    ],
+                    "description": "Cancelled by the guest who booked it, or by staff on their behalf."
+                  },
+                  "reason": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "description": "\"\" when none was given."
+                  }
+                }
+              }
+            ],
+            "description": "Null unless it was cancelled. A cancellation is final: the same reservation cannot be booked again."
+          },
+          "statusToken": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "pattern": "^[A-Za-z0-9_-]{22}$",
+            "description": "The private link's token, for whoever booked it (null otherwise)."
           }
         }
       },
@@ -1407,6 +2508,10 @@ enum OpenAPIDocument {
           "testFailures": {
             "type": "string",
             "description": "Present (with any value) when the box is ticked."
+          },
+          "formToken": {
+            "type": "string",
+            "description": "The session's form token: required from a signed-in browser, whose page carries it."
           }
         },
         "required": [
@@ -1431,11 +2536,7 @@ enum OpenAPIDocument {
         "type": "object",
         "additionalProperties": false,
         "required": [
-          "status",
-          "log",
-          "intake",
-          "database",
-          "projection"
+          "status"
         ],
         "properties": {
           "status": {
@@ -1545,7 +2646,8 @@ enum OpenAPIDocument {
               }
             }
           }
-        }
+        },
+        "description": "On the public listener only `status`; the other members on the operator listener."
       },
       "FaultRequest": {
         "type": "object",
@@ -1557,6 +2659,65 @@ enum OpenAPIDocument {
             "type": "integer",
             "minimum": 1,
             "maximum": 3600
+          }
+        }
+      },
+      "GuestReservations": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "upcoming",
+          "past",
+          "source"
+        ],
+        "properties": {
+          "upcoming": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Reservation"
+            },
+            "description": "From now on, soonest first (at most 200)."
+          },
+          "past": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Reservation"
+            },
+            "description": "Before now, latest first (at most 200)."
+          },
+          "source": {
+            "$ref": "#/components/schemas/Source"
+          }
+        }
+      },
+      "CancellationRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+          "reason": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "maxLength": 200,
+            "description": "Optional, one line."
+          }
+        }
+      },
+      "CancelForm": {
+        "type": "object",
+        "properties": {
+          "formToken": {
+            "type": "string",
+            "description": "The session's form token, as in the page's form."
+          },
+          "reason": {
+            "type": "string",
+            "maxLength": 200
+          },
+          "token": {
+            "type": "string",
+            "description": "The private link's token the page was opened with, kept on the way back."
           }
         }
       }
@@ -1626,6 +2787,15 @@ enum OpenAPIDocument {
         "schema": {
           "type": "string"
         }
+      },
+      "token": {
+        "name": "token",
+        "in": "query",
+        "description": "The reservation's private-link token (its `statusToken`). Needed unless the caller booked it, is staff, or asks on the operator listener.",
+        "schema": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9_-]{1,64}$"
+        }
       }
     },
     "headers": {
@@ -1637,11 +2807,11 @@ enum OpenAPIDocument {
         }
       },
       "Location": {
-        "description": "The reservation's resource, `/api/v1/reservations/{digest}`.",
+        "description": "The reservation's resource with its private-link token, `/api/v1/reservations/{digest}?token=…`.",
         "required": true,
         "schema": {
           "type": "string",
-          "pattern": "^/api/v1/reservations/[0-9a-f]{20}$"
+          "pattern": "^/api/v1/reservations/[0-9a-f]{20}\\?token=[A-Za-z0-9_-]{22}$"
         }
       },
       "Idempotent-Replayed": {
@@ -1676,10 +2846,11 @@ enum OpenAPIDocument {
         }
       },
       "WWW-Authenticate": {
-        "description": "`Bearer realm=\"rananeeti-admin\"`.",
+        "description": "`Bearer realm=\"…\"` (with `error=\"invalid_token\"` for a token that does not hold).",
         "required": true,
         "schema": {
-          "type": "string"
+          "type": "string",
+          "pattern": "^Bearer "
         }
       }
     },
@@ -1688,6 +2859,24 @@ enum OpenAPIDocument {
         "type": "http",
         "scheme": "bearer",
         "description": "The node's admin token (configured at start; none means no admin endpoints)."
+      },
+      "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from the node's OpenID Connect provider (a JWT, RFC 9068), checked against the provider's keys: signature, issuer, expiry, and audience (this site's client id)."
+      },
+      "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "rananeeti_session",
+        "description": "The sealed session cookie a browser gets from `/signin/callback`."
+      },
+      "statusLink": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "token",
+        "description": "The private link's token of one reservation."
       }
     }
   }

@@ -79,7 +79,9 @@ struct ReservationDesk: Sendable {
     ) async throws(WebError) -> (status: ReservationStatus, cancelledNow: Bool) {
         let (found, source) = await status(of: digest)
         guard let status = found else {
-            if source == .local {
+            // A miss is final where there is no database to ask; where there is one and it did not answer, the
+            // reservation may be another node's.
+            if source == .local, await book.health().databaseConfigured {
                 throw WebError(
                     status: .serviceUnavailable, problem: .reservationNotFound,
                     detail: "The cafe's book is not reachable right now, and this server does not hold that reservation, so it could not be cancelled. Your booking is safe; please try again in a minute.",
