@@ -36,6 +36,20 @@ public struct StatusLinks: Sendable {
 
     private static let tokenBytes = 16
 
+    /// Whether `text` has a token's form (22 base64url characters), whether or not it opens anything: anything
+    /// else in a link is a malformed request.
+    public static func isWellFormed(_ text: String) -> Bool {
+        text.utf8.count == 22
+            && text.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                    true
+                default: false
+                }
+            }
+    }
+
     private static func mac(_ digest: ReservationDigest, key: SymmetricKey) -> [UInt8] {
         let code = HMAC<SHA256>.authenticationCode(for: Data("status:\(digest)".utf8), using: key)
         return Array(Array(code).prefix(tokenBytes))

@@ -215,6 +215,7 @@ struct APIRoutes: Sendable {
                 detail: "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as in the Location of the reservation.")
         }
         let token = request.uri.queryParameters.get("token").map { String($0) }
+        if let token, !StatusLinks.isWellFormed(token) { throw WebError.malformedLinkToken }
         let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
         if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
             throw WebError.signInRequired

@@ -31,6 +31,14 @@ enum OpenAPIDocument {
     {
       "name": "operations",
       "description": "Liveness, readiness, metrics and failure drills."
+    },
+    {
+      "name": "sign-in",
+      "description": "Signing in and a signed-in guest's pages: only on a node with an OpenID Connect provider (404 otherwise)."
+    },
+    {
+      "name": "operator-listener",
+      "description": "Only on the operator listener; the public listener answers 404."
     }
   ],
   "paths": {
@@ -440,7 +448,7 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "Not a digest: `invalid-digest`.",
+            "description": "Not a digest: `invalid-digest`, or a `token` that is not 22 base64url characters.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -455,13 +463,16 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "Unknown, or not the caller's (`reservation-not-found`). With `X-Rananeeti-Source: local` the database did not answer and another node may know it.",
+            "description": "Unknown, or not the caller's (`reservation-not-found`). With `X-Rananeeti-Source: local` the database did not answer and another node may know it. A digest spelled with percent escapes (or any other non-canonical path) is 404 too, without `X-Rananeeti-Source`.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
               },
               "X-Rananeeti-Source": {
-                "$ref": "#/components/headers/X-Rananeeti-Source"
+                "description": "Where the answer came from, when the book was read (not for a path this site does not serve, such as one spelled with percent escapes).",
+                "schema": {
+                  "$ref": "#/components/schemas/Source"
+                }
               }
             },
             "content": {
@@ -886,7 +897,7 @@ enum OpenAPIDocument {
             }
           },
           "400": {
-            "description": "Not a digest.",
+            "description": "Not a digest, or a `token` that is not 22 base64url characters.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -901,13 +912,16 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "No such reservation, or not the visitor's.",
+            "description": "No such reservation, or not the visitor's. A digest spelled with percent escapes (or any other non-canonical path) is 404 too, without `X-Rananeeti-Source`.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
               },
               "X-Rananeeti-Source": {
-                "$ref": "#/components/headers/X-Rananeeti-Source"
+                "description": "Where the answer came from, when the book was read (not for a path this site does not serve, such as one spelled with percent escapes).",
+                "schema": {
+                  "$ref": "#/components/schemas/Source"
+                }
               }
             },
             "content": {
@@ -1159,7 +1173,8 @@ enum OpenAPIDocument {
     "/metrics": {
       "get": {
         "tags": [
-          "operations"
+          "operations",
+          "operator-listener"
         ],
         "operationId": "metrics",
         "summary": "Prometheus metrics",
@@ -1201,7 +1216,8 @@ enum OpenAPIDocument {
     "/admin/faults": {
       "post": {
         "tags": [
-          "operations"
+          "operations",
+          "operator-listener"
         ],
         "operationId": "injectFault",
         "summary": "Failure drill: make the database unreachable",
@@ -1651,7 +1667,8 @@ enum OpenAPIDocument {
     "/signin": {
       "get": {
         "tags": [
-          "website"
+          "website",
+          "sign-in"
         ],
         "operationId": "signIn",
         "summary": "Sign in",
@@ -1698,6 +1715,21 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "404": {
+            "description": "No OpenID Connect provider is configured on this node.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         }
       }
@@ -1705,7 +1737,8 @@ enum OpenAPIDocument {
     "/signin/callback": {
       "get": {
         "tags": [
-          "website"
+          "website",
+          "sign-in"
         ],
         "operationId": "signInCallback",
         "summary": "The provider sends the browser back",
@@ -1780,6 +1813,21 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "404": {
+            "description": "No OpenID Connect provider is configured on this node.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         }
       }
@@ -1787,7 +1835,8 @@ enum OpenAPIDocument {
     "/signout": {
       "post": {
         "tags": [
-          "website"
+          "website",
+          "sign-in"
         ],
         "operationId": "signOut",
         "summary": "Sign out",
@@ -1884,6 +1933,21 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "404": {
+            "description": "No OpenID Connect provider is configured on this node.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         }
       }
@@ -1891,7 +1955,8 @@ enum OpenAPIDocument {
     "/my": {
       "get": {
         "tags": [
-          "website"
+          "website",
+          "sign-in"
         ],
         "operationId": "myReservationsPage",
         "summary": "My reservations",
@@ -1932,6 +1997,21 @@ enum OpenAPIDocument {
                 }
               }
             }
+          },
+          "404": {
+            "description": "No OpenID Connect provider is configured on this node.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
           }
         }
       }
@@ -1939,7 +2019,8 @@ enum OpenAPIDocument {
     "/orders/{digest}/cancel": {
       "post": {
         "tags": [
-          "website"
+          "website",
+          "sign-in"
         ],
         "operationId": "cancelReservationForm",
         "summary": "Cancel from the status page",
@@ -2023,7 +2104,7 @@ enum OpenAPIDocument {
             }
           },
           "404": {
-            "description": "No reservation of the visitor's with this reference.",
+            "description": "No reservation of the visitor's with this reference, or no provider configured.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
@@ -2791,10 +2872,10 @@ enum OpenAPIDocument {
       "token": {
         "name": "token",
         "in": "query",
-        "description": "The reservation's private-link token (its `statusToken`). Needed unless the caller booked it, is staff, or asks on the operator listener.",
+        "description": "The reservation's private-link token (its `statusToken`). Needed unless the caller booked it, is staff, or asks on the operator listener. Anything but 22 base64url characters is refused with 400.",
         "schema": {
           "type": "string",
-          "pattern": "^[A-Za-z0-9_-]{1,64}$"
+          "pattern": "^[A-Za-z0-9_-]{22}$"
         }
       }
     },

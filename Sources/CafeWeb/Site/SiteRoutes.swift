@@ -95,6 +95,7 @@ struct SiteRoutes: Sendable {
                 status: .badRequest, problem: .invalidDigest,
                 detail: "The address does not hold a reservation reference. A reference is 20 characters, each 0-9 or a-f, as in the link you were given after booking. Please check the link.")
         }
+        if let token, !StatusLinks.isWellFormed(token) { throw WebError.malformedLinkToken }
         let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
         if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
             throw WebError.signInRequired

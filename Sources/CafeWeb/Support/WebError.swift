@@ -231,6 +231,10 @@ extension WebError {
         status: .conflict, problem: .reservationCancelled,
         detail: "You cancelled exactly this booking earlier, and a cancellation is final. To book the same table again, change something, for example add a note such as \"booked again\".")
 
+    static let malformedLinkToken = WebError(
+        status: .badRequest, problem: .invalidQuery,
+        detail: "The link's token is damaged: a private link's token is 22 letters, digits, - or _, exactly as in the link you were given. Please check the link.")
+
     static let reservationPast = WebError(
         status: .conflict, problem: .reservationPast,
         detail: "The time of this reservation has come, so it can no longer be cancelled.")
