@@ -1,6 +1,7 @@
 extension PostgresConnection {
     /// A connection string fit for logs and messages: its settings as `key=value` pairs with the
-    /// password replaced by `********`, whichever form (`key=value` or URI) it was written in.
+    /// secrets (`password`, and `sslpassword`, the passphrase of the client's TLS key) replaced by
+    /// `********`, whichever form (`key=value` or URI) it was written in.
     ///
     /// A string libpq cannot parse is not echoed at all (it might hold a password in a place the parser
     /// did not reach): the result is then `(unparseable connection string)`.
@@ -9,10 +10,13 @@ extension PostgresConnection {
             return "(unparseable connection string)"
         }
         return pairs.map { pair in
-            let value = pair.keyword == "password" ? "********" : pair.value
+            let value = Self.secretKeywords.contains(pair.keyword) ? "********" : pair.value
             return "\(pair.keyword)=\(quoted(value))"
         }.joined(separator: " ")
     }
+
+    /// libpq's settings that hold a secret.
+    static let secretKeywords: Set<String> = ["password", "sslpassword"]
 
     /// Quotes a value as libpq's `key=value` syntax requires: single quotes when it is empty or has spaces
     /// or quotes, with `\` and `'` escaped by a backslash.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CafeWeb
+import EventLog
 import Foundation
 import Identity
 import Logging
@@ -66,11 +67,10 @@ struct IdentityOptions: ParsableArguments {
         }
         let path = dataDirectory + "/" + Self.sessionKeysFileName
         if !FileManager.default.fileExists(atPath: path) {
-            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-            let created = FileManager.default.createFile(
-                atPath: path, contents: Data((SessionKeys.generateKeyLine() + "\n").utf8),
-                attributes: [.posixPermissions: 0o600])
-            guard created else { throw ValidationError("Could not create \(path) for this node's session keys.") }
+            if case .failure(let error) = FileSystem.makeDirectory(dataDirectory) {
+                throw ValidationError("Could not create the data directory \(dataDirectory): \(error).")
+            }
+            try NodeOptions.writeDurably(path, SessionKeys.generateKeyLine() + "\n", mode: 0o600)
             logger.notice(
                 "made session keys for this node; give every node the same file (--session-keys-file) so that sessions and links work on all of them",
                 metadata: ["file": "\(path)"])

@@ -39,17 +39,21 @@ struct NodeOptions: ParsableArguments {
         guard !id.isEmpty, id.count <= 200, !id.contains(where: \.isNewline) else {
             throw ValidationError("A node id must be 1–200 characters on one line.")
         }
-        if FileManager.default.fileExists(atPath: directory) {
-            try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: file))
-        }
+        if FileManager.default.fileExists(atPath: directory) { try Self.writeDurably(file, id + "\n") }
         return id
     }
 
     /// Records the node id in a data directory created after `resolveNodeID()`.
     func storeNodeID(_ id: String) throws {
         let file = directory + "/" + Self.nodeIDFileName
-        if !FileManager.default.fileExists(atPath: file) {
-            try Data((id + "\n").utf8).write(to: URL(fileURLWithPath: file))
+        if !FileManager.default.fileExists(atPath: file) { try Self.writeDurably(file, id + "\n") }
+    }
+
+    /// Writes one of the node's small files into its data directory: atomically and synced (a power cut leaves
+    /// the old content or the new), mode 0640 (0600 for secrets) whatever the umask.
+    static func writeDurably(_ path: String, _ text: String, mode: UInt32 = FileSystem.fileMode) throws {
+        if case .failure(let error) = FileSystem.writeDurably(path, Array(text.utf8), mode: mode) {
+            throw ValidationError("Could not write \(path): \(error).")
         }
     }
 }

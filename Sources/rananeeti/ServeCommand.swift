@@ -190,7 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
             onServerRunning: { port in
                 let address = "\(operatorHost.contains(":") ? "[\(operatorHost)]" : operatorHost):\(port)"
                 do {
-                    try Data((address + "\n").utf8).write(to: URL(fileURLWithPath: operatorAddressFile), options: .atomic)
+                    try NodeOptions.writeDurably(operatorAddressFile, address + "\n")
                 } catch {
                     logger.warning("could not record the operator listener's address", metadata: ["file": "\(operatorAddressFile)", "error": "\(error)"])
                 }

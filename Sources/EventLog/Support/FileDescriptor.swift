@@ -5,10 +5,23 @@ import Glibc
 /// `EINTR` is retried; short reads and writes are completed in a loop. Every other failure is returned to the
 /// caller as a ``SystemError`` so that the caller, who knows what the call meant, can decide whether it is fatal.
 package enum FileSystem {
-    package static func open(_ path: String, flags: Int32, mode: UInt32 = 0o644) -> Result<Int32, SystemError> {
+    /// The mode of every file the service writes: its owner reads and writes, its group (auditors, backups)
+    /// reads, nobody else; and of its directories, 0750. Set explicitly, whatever the process's umask.
+    package static let fileMode: UInt32 = 0o640
+    package static let directoryMode: UInt32 = 0o750
+
+    /// Opens `path`; a file that `O_CREAT` may have created gets exactly `mode` (the umask is not applied).
+    package static func open(_ path: String, flags: Int32, mode: UInt32 = fileMode) -> Result<Int32, SystemError> {
         while true {
             let fd = Glibc.open(path, flags | O_CLOEXEC, mode_t(mode))
-            if fd >= 0 { return .success(fd) }
+            if fd >= 0 {
+                if flags & O_CREAT != 0, fchmod(fd, mode_t(mode)) != 0 {
+                    let error = SystemError.current("fchmod \(path)")
+                    Glibc.close(fd)
+                    return .failure(error)
+                }
+                return .success(fd)
+            }
             if errno == EINTR { continue }
             return .failure(.current("open \(path)"))
         }
@@ -135,8 +148,13 @@ package enum FileSystem {
         return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
+    /// Makes a directory of mode 0750 (whatever the umask); one that is there already is left as it is.
     package static func makeDirectory(_ path: String) -> Result<Void, SystemError> {
-        if mkdir(path, 0o755) == 0 || errno == EEXIST { return .success(()) }
+        if mkdir(path, mode_t(directoryMode)) == 0 {
+            if chmod(path, mode_t(directoryMode)) == 0 { return .success(()) }
+            return .failure(.current("chmod \(path)"))
+        }
+        if errno == EEXIST { return .success(()) }
         return .failure(.current("mkdir \(path)"))
     }
 
@@ -147,21 +165,24 @@ package enum FileSystem {
         }
     }
 
-    /// Replaces `directory/name` with `bytes` so that a crash leaves either the old file or the new one, and
-    /// the new one survives once this returns: write a temporary file (`name.tmp`, which recovery removes), fsync
-    /// it, rename it over the old one, fsync the directory.
+    /// Replaces `directory/name` with `bytes` (see `writeDurably`); the temporary file is `name.tmp`, which
+    /// recovery removes.
     package static func replaceFile(directory: String, name: String, with bytes: [UInt8]) -> Result<Void, SystemError> {
-        let path = directory + "/" + name
+        writeDurably(directory + "/" + name, bytes)
+    }
+
+    /// Replaces `path` with `bytes` so that a crash or a power cut leaves the old content or the new, whole: a
+    /// temporary file is written and synced, renamed over `path`, and the directory synced. The file gets
+    /// exactly `mode`.
+    package static func writeDurably(_ path: String, _ bytes: [UInt8], mode: UInt32 = fileMode) -> Result<Void, SystemError> {
         let temporary = path + ".tmp"
-        let written = open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC).flatMap { fd in
+        let written = open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode).flatMap { fd in
             defer { close(fd) }
             return bytes.withUnsafeBytes { writeAll(fd, $0, at: 0) }.flatMap { fullSync(fd) }
         }
-        if case .failure(let error) = written {
-            _ = unlink(temporary)
-            return .failure(error)
-        }
-        return rename(temporary, path).flatMap { syncDirectory(directory) }
+        let result = written.flatMap { rename(temporary, path) }.flatMap { syncDirectory(parentDirectory(of: path)) }
+        if case .failure = result { _ = unlink(temporary) }
+        return result
     }
 
     package static func readWholeFile(_ path: String) -> Result<[UInt8], SystemError> {

@@ -482,7 +482,11 @@ public final class Projector: Service, Sendable {
         let line: [String: Any] = ["node": node, "offset": offset, "reason": reason, "event": eventJSON, "at": ISO8601DateFormatter().string(from: Date())]
         var data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         data.append(0x0A)
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) {
+            // Mode 0640 whatever the umask, like every file the service writes (it holds guests' reservations).
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640])
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         try handle.seekToEnd()
