@@ -13,9 +13,10 @@
 #      Every digest must be the one docs (DESIGN.md, "The digest") define, computed here independently.
 #   3. PostgreSQL stopped with `pg_ctl -m immediate`: more reservations, shared and different, and some sent
 #      before to another node; each must be answered 201/200 within the accept deadline (below), never
-#      waiting on the stopped database; GET /api/v1/reservations/{digest} must answer from the node with
-#      X-Rananeeti-Source: local within the same deadline; /readyz stays 200 and shows a lag.
-#   4. PostgreSQL started again on the same port and data directory; waits until every node's /readyz says
+#      waiting on the stopped database; GET /api/v1/reservations/{digest} on the node's operator listener must
+#      answer from the node with X-Rananeeti-Source: local within the same deadline; /readyz stays 200, and
+#      the operator's /readyz shows a lag.
+#   4. PostgreSQL started again on the same port and data directory; waits until every node's operator /readyz says
 #      projection.lagEvents = 0, then with psql: the digests in cafe.ordersraw are exactly those acknowledged
 #      (none missing, none that no node acknowledged); each row holds what was sent, notes included; the
 #      projectors' counters add up (rows inserted = rows in the table: an event written twice would count
@@ -130,19 +131,23 @@ PORTS=()
 for i in $(seq "$NODES"); do
     port=$(free_port)
     PORTS[i]=$port
-    "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$T/node-$i" --node-id "node-$i" --database "$NODE_DB" \
-        > "$T/node-$i.log" 2>&1 &
+    "$BIN" serve --listen "127.0.0.1:$port" --operator-listen 127.0.0.1:0 --data-dir "$T/node-$i" \
+        --node-id "node-$i" --database "$NODE_DB" > "$T/node-$i.log" 2>&1 &
     PIDS[i]=$!
 done
 
 url() { echo "http://127.0.0.1:${PORTS[$1]}"; }
+# The node's operator listener (readiness details, every reservation without its private link), at the
+# address serve wrote into its data directory.
+ops() { echo "http://$(cat "$T/node-$1/operator-listen")"; }
 
 # wait_ready NODE DEADLINE_SECONDS: polls /readyz until it answers 200.
 wait_ready() {
     local deadline=$((SECONDS + $2))
     while [ "$SECONDS" -lt "$deadline" ]; do
         kill -0 "${PIDS[$1]}" 2>/dev/null || die "node-$1 exited during start-up (see its log below)"
-        curl -fsS -o /dev/null --max-time 2 "$(url "$1")/readyz" 2>/dev/null && return 0
+        [ -s "$T/node-$1/operator-listen" ] && curl -fsS -o /dev/null --max-time 2 "$(url "$1")/readyz" 2>/dev/null \
+            && return 0
         sleep 0.1
     done
     die "node-$1 did not answer /readyz within $2 s"
@@ -247,7 +252,7 @@ post 3 "$(sed -n 4p "$T/up-distinct.tsv")" down 201
 get() {
     local out=$T/get.out code secs source
     read -r code secs < <(curl -sS -D "$T/get.headers" -o "$out" -w '%{http_code} %{time_total}\n' --max-time 5 \
-        "$(url "$1")/api/v1/reservations/$2" || echo "000 0")
+        "$(ops "$1")/api/v1/reservations/$2" || echo "000 0")
     source=$(tr -d '\r' < "$T/get.headers" | sed -n 's/^[Xx]-[Rr]ananeeti-[Ss]ource: *//p' | tail -n 1)
     echo "$code ${source:-none} $secs $(jq -r '.state // "none"' "$out" 2>/dev/null || echo none)"
 }
@@ -265,7 +270,8 @@ while IFS=$'\t' read -r node digest _code phase; do
     fi
 done < "$ACKS"
 for i in $(seq "$NODES"); do
-    body=$(curl -fsS --max-time 2 "$(url "$i")/readyz") || { check "outage: node-$i /readyz is not 200"; continue; }
+    curl -fsS -o /dev/null --max-time 2 "$(url "$i")/readyz" || { check "outage: node-$i /readyz is not 200"; continue; }
+    body=$(curl -fsS --max-time 2 "$(ops "$i")/readyz") || { check "outage: node-$i's operator /readyz is not 200"; continue; }
     lag=$(jq -r '.projection.lagEvents' <<<"$body")
     [ "$lag" -gt 0 ] 2>/dev/null || check "outage: node-$i reports projection.lagEvents=$lag; it took reservations the database has not seen"
 done
@@ -280,7 +286,7 @@ fi
 lags() {
     local i lag pending=""
     for i in $(seq "$NODES"); do
-        lag=$(curl -fsS --max-time 2 "$(url "$i")/readyz" 2>/dev/null | jq -r '.projection.lagEvents' 2>/dev/null || echo "?")
+        lag=$(curl -fsS --max-time 2 "$(ops "$i")/readyz" 2>/dev/null | jq -r '.projection.lagEvents' 2>/dev/null || echo "?")
         [ "$lag" = 0 ] || pending="$pending node-$i:$lag"
     done
     echo "$pending"
