@@ -15,7 +15,6 @@ public actor OpenIDProvider {
         var authorization_endpoint: URL
         var token_endpoint: URL
         var jwks_uri: URL
-        var end_session_endpoint: URL?
         var token_endpoint_auth_methods_supported: [String]?
         var id_token_signing_alg_values_supported: [String]?
     }
@@ -140,17 +139,6 @@ public actor OpenIDProvider {
                 ("code_challenge_method", "S256"),
             ], spaceAsPlus: false)
         return components.url!
-    }
-
-    /// Where to send the browser to sign out at the provider too, when it offers that.
-    public func endSessionURL(postLogoutRedirect: URL) async -> URL? {
-        guard let endpoint = try? await discovered().end_session_endpoint,
-            var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)
-        else { return nil }
-        components.percentEncodedQuery = FormEncoding.encode([
-            ("client_id", configuration.clientID), ("post_logout_redirect_uri", postLogoutRedirect.absoluteString),
-        ], spaceAsPlus: false)
-        return components.url
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) for the ID token, and checks that token.

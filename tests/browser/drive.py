@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Drives a real headless Chromium through the reservation site, as a guest would.
+"""Drives a real headless Chromium through the reservation site, as guests, staff and strangers would.
 
-Opens the home page (screenshots at desktop and phone width), types a reservation into the form, ticks the
-"Test database failures" box, clicks "Book the table", and reads the status page it lands on: the state
-must be shown in words, with the name escaped as text. Then the list of upcoming reservations. Exits
-non-zero, saying what was wrong, on any failure.
+A guest signs in on the local OpenID provider's own login page, books a table (the form prefilled with the
+name the provider gave), lands on the status page through its private link (the state in words, the name
+escaped as text), finds the booking under My reservations, cancels it with a reason, and signs out. A
+stranger then gets the sign-in page for every private page and 401 from the list API; staff sign in and see
+the book. With --phase database-down the same with PostgreSQL stopped: every page says where it read from.
+Screenshots of each page. Exits non-zero, saying what was wrong, on any failure.
 
 Talks to Chromium over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages separated by
 NUL on file descriptors 3 and 4), so it needs nothing beyond the Python standard library.
 
-    drive.py --base http://127.0.0.1:8080 --screenshots docs/screenshots [--chromium chromium]
+    drive.py --base http://127.0.0.1:8080 --screenshots docs/screenshots --users tests/oidc/demo-users.json
+             [--phase database-up|database-down] [--chromium chromium]
 """
 
 import argparse
@@ -146,7 +149,7 @@ class Browser:
         self.wait_for_event("Page.loadEventFired")
 
     def evaluate(self, expression):
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
             raise Failure(f"script failed: {expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -204,67 +207,164 @@ def expect(condition, message):
     print(f"  ok: {message}")
 
 
-def run(base, screenshots, chromium):
-    os.makedirs(screenshots, exist_ok=True)
-    profile = tempfile.mkdtemp(prefix="rananeeti-chromium-")
-    browser = Browser(chromium, profile)
-    try:
-        browser.open_page()
-
-        print("home page, desktop and phone")
-        browser.set_viewport(1280, 900, mobile=False)
-        browser.navigate(base + "/")
-        expect(browser.evaluate("document.querySelector('h1').innerText") == "Book a table", "the home page says 'Book a table'")
-        labels = browser.evaluate("[...document.querySelectorAll('label')].map(l => l.htmlFor)")
-        expect(set(labels) >= {"name", "people", "datetime", "notes", "testFailures"}, "every field has a label")
-        stylesheet_rules = browser.evaluate("document.styleSheets.length ? document.styleSheets[0].cssRules.length : 0")
-        expect(stylesheet_rules > 20, "the site's own stylesheet loaded")
-        browser.screenshot(os.path.join(screenshots, "home-desktop.png"))
-        browser.set_viewport(390, 844, mobile=True, scale=2)
-        browser.navigate(base + "/")
-        overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        expect(overflow <= 0, "nothing wider than a phone's screen")
-        browser.screenshot(os.path.join(screenshots, "home-phone.png"))
-        browser.set_viewport(1280, 900, mobile=False)
-
-        print("fill in and submit the form")
-        browser.navigate(base + "/")
-        name = 'Zoë <b>"Ampersand" & Co</b>'
-        browser.type_into("#name", name)
-        browser.type_into("#people", "4")
-        # A datetime-local widget's typing order depends on the locale; set its value as a date picker would.
-        browser.evaluate(
-            "(() => { const e = document.querySelector('#datetime'); e.value = '2031-06-20T19:30';"
-            " e.dispatchEvent(new Event('input', {bubbles: true})); })()")
-        browser.type_into("#notes", "Window seat, please. A birthday 🎂")
+def fill_form(browser, name, date_time, notes, tick_failures):
+    browser.type_into("#name", name)
+    browser.type_into("#people", "4")
+    # A datetime-local widget's typing order depends on the locale; set its value as a date picker would.
+    browser.evaluate(
+        "(() => { const e = document.querySelector('#datetime'); e.value = " + json.dumps(date_time) + ";"
+        " e.dispatchEvent(new Event('input', {bubbles: true})); })()")
+    browser.type_into("#notes", notes)
+    if tick_failures:
         browser.click("#testFailures")
         expect(browser.evaluate("document.querySelector('#testFailures').checked"), "the failure-demo box is ticked")
-        browser._drain_events()
-        browser.click("button[type=submit]")
-        browser.wait_for_event("Page.loadEventFired")
 
-        print("the status page")
-        url = browser.evaluate("location.pathname")
-        expect(url.startswith("/orders/") and len(url) == len("/orders/") + 20, f"landed on a status page ({url})")
-        text = browser.evaluate("document.body.innerText")
-        state = browser.evaluate("document.querySelector('.state').innerText")
-        expect(state.strip().lower() in ("pending", "confirmed", "duplicate"), f"the state is shown ({state.strip()})")
-        expect("Received" in text or "Confirmed" in text or "Already booked" in text, "the state is said in words")
-        expect(name in text, "the name is shown exactly as typed, as text")
-        expect(browser.evaluate("document.querySelectorAll('dd b').length") == 0, "the name's <b> did not become markup")
+
+def submit(browser, selector="button[type=submit]"):
+    browser._drain_events()
+    browser.click(selector)
+    browser.wait_for_event("Page.loadEventFired")
+
+
+def text_of(browser):
+    return browser.evaluate("document.body.innerText")
+
+
+def sign_in(browser, base, user, password):
+    """From the site's header, through the provider's own login page, and back."""
+    browser.navigate(base + "/")
+    expect(browser.evaluate("!!document.querySelector('nav a[href=\"/signin\"]')"), "the header offers to sign in")
+    browser._drain_events()
+    browser.click("nav a[href='/signin']")
+    browser.wait_for_event("Page.loadEventFired")
+    expect(browser.evaluate("!!document.querySelector('#username')"), "the provider's login page is shown")
+    browser.type_into("#username", user)
+    browser.type_into("#password", password)
+    submit(browser)
+    path = browser.evaluate("location.pathname")
+    expect(path == "/", f"back on the site after signing in as {user} ({path})")
+
+
+def sign_out(browser):
+    submit(browser, "form.signout button")
+    expect(browser.evaluate("location.pathname") == "/", "signed out, and home")
+    expect(browser.evaluate("!!document.querySelector('nav a[href=\"/signin\"]')"), "the header offers to sign in again")
+
+
+def guest_journey(browser, base, screenshots, guest, database_up):
+    """Sign in, book, find it under My reservations, cancel it, sign out."""
+    suffix = "" if database_up else "-database-down"
+    sign_in(browser, base, guest["username"], guest["password"])
+    prefilled = browser.evaluate("document.querySelector('#name').value")
+    expect(prefilled == guest["name"], f"the form is prefilled from the sign-in ({prefilled!r})")
+    if database_up:
+        browser.screenshot(os.path.join(screenshots, "home-signed-in.png"))
+    name = 'Zoë <b>"Ampersand" & Co</b>' if database_up else "Zoë during the outage"
+    browser.evaluate("document.querySelector('#name').value = ''")
+    fill_form(browser, name, "2031-06-20T19:30" if database_up else "2031-06-21T20:00",
+              "Window seat, please. A birthday 🎂", tick_failures=database_up)
+    submit(browser, "form[action='/order'] button[type=submit]")
+
+    print("the status page")
+    url = browser.evaluate("location.pathname")
+    expect(url.startswith("/orders/") and len(url) == len("/orders/") + 20, f"landed on a status page ({url})")
+    expect(browser.evaluate("location.search").startswith("?token="), "its address is the private link")
+    text = text_of(browser)
+    state = browser.evaluate("document.querySelector('.state').innerText")
+    expect(state.strip().lower() in ("pending", "confirmed", "duplicate"), f"the state is shown ({state.strip()})")
+    expect("Received" in text or "Confirmed" in text or "Already booked" in text, "the state is said in words")
+    expect(name in text, "the name is shown exactly as typed, as text")
+    expect(browser.evaluate("document.querySelectorAll('dd b').length") == 0, "the name's <b> did not become markup")
+    expect("Window seat, please. A birthday 🎂" in text, "the message is shown")
+    if database_up:
         expect("Friday 20 June 2031 at 19:30" in text, "the date and time are shown in words")
-        expect("Window seat, please. A birthday 🎂" in text, "the message is shown")
         expect("test database failures" in text, "the failure demo is explained")
         refresh = browser.evaluate("document.querySelector('meta[http-equiv=refresh]')?.content ?? ''")
         expect(state.strip().lower() != "pending" or refresh == "2", "a pending reservation's page refreshes itself")
         browser.screenshot(os.path.join(screenshots, "status.png"))
+    else:
+        expect("The database is not answering" in text, "the page says the database is not answering")
 
-        print("upcoming reservations")
-        browser.navigate(base + "/reservations?from=2031-06-20&days=7")
-        text = browser.evaluate("document.body.innerText")
-        expect(name in text, "the reservation is in the list")
-        expect("Friday 20 June 2031" in text, "grouped under its day")
+    print("my reservations")
+    browser.navigate(base + "/my")
+    text = text_of(browser)
+    expect(name in text, "the booking is under My reservations")
+    expect(("The database is not answering" in text) == (not database_up), "My reservations says where it read from")
+    browser.screenshot(os.path.join(screenshots, f"my-reservations{suffix}.png"))
+
+    print("cancel it")
+    browser.navigate(base + url)
+    expect(browser.evaluate("!!document.querySelector('form.cancel')"), "its page offers to cancel it")
+    browser.type_into("#reason", "Plans changed")
+    submit(browser, "form.cancel button[type=submit]")
+    text = text_of(browser)
+    expect("Cancelled" in text and "Plans changed" in text, "the page says it is cancelled, and why")
+    expect(not browser.evaluate("!!document.querySelector('form.cancel')"), "no cancel form once cancelled")
+    if database_up:
+        browser.screenshot(os.path.join(screenshots, "cancelled.png"))
+    browser.navigate(base + "/my")
+    expect("cancelled" in text_of(browser).lower(), "My reservations shows it cancelled")
+    sign_out(browser)
+    return url
+
+
+def stranger(browser, base, booked_path):
+    """Nothing of anyone's: the sign-in page for pages, 401 for the API."""
+    for path in ("/my", "/reservations", booked_path):
+        browser.navigate(base + path)
+        text = text_of(browser)
+        expect("Please sign in" in text, f"a stranger gets the sign-in page at {path}")
+        expect("Zoë" not in text, f"and sees no guest's name at {path}")
+    # The page's policy allows no script requests (connect-src), so the browser goes there as to a page.
+    browser.navigate(base + "/api/v1/reservations")
+    problem = json.loads(text_of(browser))
+    expect(problem.get("status") == 401 and problem.get("type", "").endswith("/sign-in-required"),
+           f"the list API answers a stranger 401 ({problem.get('status')})")
+
+
+def staff_book(browser, base, screenshots, staff, database_up):
+    sign_in(browser, base, staff["username"], staff["password"])
+    browser.navigate(base + "/reservations?from=2031-06-20&days=7")
+    text = text_of(browser)
+    expect("Zoë" in text, "staff see the guests' bookings in the book")
+    expect("Friday 20 June 2031" in text or not database_up, "grouped under its day")
+    if database_up:
         browser.screenshot(os.path.join(screenshots, "reservations.png"))
+    sign_out(browser)
+
+
+def run(base, screenshots, chromium, users, phase):
+    os.makedirs(screenshots, exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="rananeeti-chromium-")
+    browser = Browser(chromium, profile)
+    database_up = phase == "database-up"
+    guest, staff = users["guest"], users["staff"]
+    try:
+        browser.open_page()
+        if database_up:
+            print("home page, desktop and phone")
+            browser.set_viewport(1280, 900, mobile=False)
+            browser.navigate(base + "/")
+            expect(browser.evaluate("document.querySelector('h1').innerText") == "Book a table", "the home page says 'Book a table'")
+            expect("Sign in to book" in text_of(browser), "a stranger is asked to sign in before booking")
+            stylesheet_rules = browser.evaluate("document.styleSheets.length ? document.styleSheets[0].cssRules.length : 0")
+            expect(stylesheet_rules > 20, "the site's own stylesheet loaded")
+            browser.screenshot(os.path.join(screenshots, "home-desktop.png"))
+            browser.set_viewport(390, 844, mobile=True, scale=2)
+            browser.navigate(base + "/")
+            overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            expect(overflow <= 0, "nothing wider than a phone's screen")
+            browser.screenshot(os.path.join(screenshots, "home-phone.png"))
+            browser.set_viewport(1280, 900, mobile=False)
+            browser.navigate(base + "/my")
+            browser.screenshot(os.path.join(screenshots, "sign-in.png"))
+
+        print(f"a guest, {phase}")
+        booked = guest_journey(browser, base, screenshots, guest, database_up)
+        print(f"a stranger, {phase}")
+        stranger(browser, base, booked)
+        print(f"staff, {phase}")
+        staff_book(browser, base, screenshots, staff, database_up)
     finally:
         browser.close()
         shutil.rmtree(profile, ignore_errors=True)
@@ -275,9 +375,14 @@ def main():
     parser.add_argument("--base", required=True, help="the site's address, e.g. http://127.0.0.1:8080")
     parser.add_argument("--screenshots", required=True, help="where to write the PNG screenshots")
     parser.add_argument("--chromium", default="chromium", help="the Chromium executable")
+    parser.add_argument("--users", required=True, help="the provider's users (tests/oidc/demo-users.json)")
+    parser.add_argument("--phase", choices=["database-up", "database-down"], default="database-up",
+                        help="what to expect: PostgreSQL answering, or stopped")
     arguments = parser.parse_args()
+    with open(arguments.users) as file:
+        users = {user["username"]: user for user in json.load(file)}
     try:
-        run(arguments.base.rstrip("/"), arguments.screenshots, arguments.chromium)
+        run(arguments.base.rstrip("/"), arguments.screenshots, arguments.chromium, users, arguments.phase)
     except Failure as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1

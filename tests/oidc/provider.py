@@ -225,8 +225,8 @@ def make_app(issuer, clients, users, keys, test_controls):
         return jsonify(keys.jwks())
 
     def login_page(message=""):
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in request.args.items())
+        # The authorization request rides in the form's action URL (as the query); repeating its parameters as
+        # hidden fields would send each twice, which the authorization server rightly refuses.
         warning = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
         return Response(f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in - local provider</title>
@@ -234,7 +234,7 @@ def make_app(issuer, clients, users, keys, test_controls):
 label{{display:block;margin:.8rem 0 .2rem}}input[type=text],input[type=password]{{width:100%;padding:.5rem;font-size:1rem}}
 button{{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}}.error{{color:#a00}}</style></head>
 <body><h1>Local sign-in</h1><p>A provider for tests and the demo.</p>{warning}
-<form method="post" action="/authorize?{html.escape(urlencode(request.args))}">{hidden}
+<form method="post" action="/authorize?{html.escape(urlencode(request.args))}">
 <label for="username">User name</label><input type="text" id="username" name="username" autocomplete="username" required>
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form></body></html>""", mimetype="text/html")

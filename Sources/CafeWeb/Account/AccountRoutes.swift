@@ -70,18 +70,13 @@ struct AccountRoutes: Sendable {
         return response
     }
 
-    /// `POST /signout`: the session cookie goes; the provider is asked to end its session too, when it can.
+    /// `POST /signout`: the session ends here (its cookie goes) and the browser goes home. The person stays
+    /// signed in at their provider: signing out of this cafe must not sign them out of their Google or Microsoft
+    /// account, and the page's `form-action 'self'` would not let the form's answer lead off the site anyway.
     private func signOut(_ request: Request, context: CafeRequestContext) async throws -> Response {
         let fields = try await FormFields(body: RequestBodyReader.read(request, limit: configuration.maximumRequestBodyBytes, incomplete: .malformedForm))
         try checkFormToken(fields["formToken"], context: context)
-        var target = "/"
-        if context.visitor.session != nil,
-            let home = URL(string: "/", relativeTo: signIn.provider.configuration.redirectURL)?.absoluteURL,
-            let end = await signIn.provider.endSessionURL(postLogoutRedirect: home)
-        {
-            target = end.absoluteString
-        }
-        var response = Response.seeOther(target)
+        var response = Response.seeOther("/")
         response.setCookie(expired(SessionCookies.sessionCookieName, path: "/"))
         return response
     }

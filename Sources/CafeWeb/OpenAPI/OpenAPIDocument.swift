@@ -1840,7 +1840,7 @@ enum OpenAPIDocument {
         ],
         "operationId": "signOut",
         "summary": "Sign out",
-        "description": "Ends the session (the cookie is cleared) and sends the browser to the provider to end its session too, when the provider offers that. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
+        "description": "Ends the session here (the cookie is cleared) and sends the browser home. The person stays signed in at their provider. Only when the node signs people in (an OpenID Connect provider is configured); 404 otherwise.",
         "requestBody": {
           "required": false,
           "content": {
@@ -1858,7 +1858,7 @@ enum OpenAPIDocument {
         },
         "responses": {
           "303": {
-            "description": "To the provider's sign-out, or home.",
+            "description": "Home.",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"
