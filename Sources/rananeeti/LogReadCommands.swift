@@ -252,23 +252,34 @@ func humanBytes(_ count: Int64) -> String {
 
 /// Events as CSV rows (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled).
 enum CSVRow {
-    static let header = "offset,appendedAt,type,node,digest,name,people,datetime,notes,testFailures\r\n"
+    /// `guest` is who booked (`reservation.accepted.v2`) or who cancelled (`reservation.cancelled`), written
+    /// `subject@issuer`; `role` and `reason` are the cancellation's.
+    static let header = "offset,appendedAt,type,node,digest,name,people,datetime,notes,testFailures,guest,role,reason\r\n"
 
     static func row(for record: LogRecord) -> String {
         guard let event = try? ReservationEvent.decode(line: record.bytes) else {
-            return "\(record.offset),,unreadable,,,,,,,\r\n"
+            return "\(record.offset),,unreadable,,,,,,,,,,\r\n"
         }
         var fields = ["\(event.offset)", event.appendedAt.text, event.type]
-        if let reservation = event.reservationEvent {
+        switch event.kind {
+        case .reservationAccepted(let reservation):
             fields += [
                 reservation.node, reservation.digest.description, reservation.reservation.name,
                 "\(reservation.reservation.people)", reservation.reservation.dateTime.description,
                 reservation.reservation.notes, reservation.reservation.testFailures ? "true" : "false",
+                reservation.guest?.description ?? "", "", "",
             ]
-        } else if event.type == IdempotencyKeyEvent.eventType, let (_, key) = try? IdempotencyKeyEvent.decode(line: record.bytes) {
-            fields += [key.node, key.digest.description] + Array(repeating: "", count: 5)
-        } else {
-            fields += Array(repeating: "", count: 7)
+        case .reservationCancelled(let cancellation):
+            fields += [cancellation.node, cancellation.digest.description] + Array(repeating: "", count: 5)
+            fields += [cancellation.by.description, cancellation.role.rawValue, cancellation.reason]
+        case .unknown(IdempotencyKeyEvent.eventType):
+            if let (_, key) = try? IdempotencyKeyEvent.decode(line: record.bytes) {
+                fields += [key.node, key.digest.description] + Array(repeating: "", count: 8)
+            } else {
+                fields += Array(repeating: "", count: 10)
+            }
+        case .unknown:
+            fields += Array(repeating: "", count: 10)
         }
         return fields.map(quoted).joined(separator: ",") + "\r\n"
     }

@@ -36,6 +36,33 @@ struct LogCommandTests {
         return path
     }
 
+    @Test("who booked and who cancelled: dump shows them, in JSON and CSV; verify passes the new types")
+    func guestEvents() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir.appending("log")
+            let gina = GuestIdentity(issuer: "https://id.example", subject: "guest-0001")!
+            let reservation = try Reservation(name: "Gina, \"G\"", people: 2, dateTime: LocalDateTime("2031-01-02T19:00")!)
+            let booked = ReservationEvent(node: "audit", reservation: reservation, guest: gina)
+            let cancelled = try CancellationEvent(node: "audit", digest: booked.digest, by: gina, role: .guest, reason: "ill, sorry")
+            let log = try EventLog(directory: path)
+            _ = try await log.append(contentsOf: [booked.encodeRecord(), cancelled.encodeRecord()])
+            await log.close()
+
+            let json = try await rananeeti(["log", "dump", path])
+            #expect(json.status == 0)
+            #expect(json.output.contains(#""type":"reservation.accepted.v2""#) && json.output.contains(#""guestSubject":"guest-0001""#))
+            #expect(json.output.contains(#""type":"reservation.cancelled""#) && json.output.contains(#""reason":"ill, sorry""#))
+            let csv = try await rananeeti(["log", "dump", path, "--format", "csv"])
+            let lines = csv.output.split(separator: "\r\n").map(String.init)
+            #expect(lines.first?.hasSuffix(",guest,role,reason") == true)
+            #expect(lines.count == 3)
+            #expect(lines[1].contains("reservation.accepted.v2") && lines[1].hasSuffix(",guest-0001@https://id.example,,"))
+            #expect(lines[2].contains("reservation.cancelled") && lines[2].hasSuffix(#",guest-0001@https://id.example,guest,"ill, sorry""#))
+            let verify = try await rananeeti(["log", "verify", path])
+            #expect(verify.status == 0, "\(verify.output)")
+        }
+    }
+
     @Test("dump prints exactly what the stock lz4 tool prints; --from/--to bound it; CSV parses and matches")
     func dump() async throws {
         try await withTemporaryDirectory { dir in
