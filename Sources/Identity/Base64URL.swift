@@ -1,9 +1,9 @@
-import Foundation
+package import Foundation
 
 /// Base64url without padding (RFC 4648, section 5): what tokens, cookies and links carry, safe in a URL, a
 /// cookie value and an HTML attribute without further escaping.
-enum Base64URL {
-    static func encode(_ bytes: some DataProtocol) -> String {
+package enum Base64URL {
+    package static func encode(_ bytes: some DataProtocol) -> String {
         var text = Data(bytes).base64EncodedString()
         text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         while text.hasSuffix("=") { text.removeLast() }
@@ -11,7 +11,7 @@ enum Base64URL {
     }
 
     /// The bytes of `text`, or nil when it is not base64url (padding is not accepted: nothing here writes it).
-    static func decode(_ text: some StringProtocol) -> Data? {
+    package static func decode(_ text: some StringProtocol) -> Data? {
         guard text.utf8.allSatisfy(isAlphabet), text.utf8.count % 4 != 1 else { return nil }
         var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)

@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import Orders
 import Projection
 import Testing
@@ -101,9 +102,11 @@ struct InternalsTests {
         #expect(!OperationsRoutes.constantTimeEquals("secretsecret", "secret"))
         #expect(!OperationsRoutes.constantTimeEquals("", "secret"))
         #expect(!OperationsRoutes.constantTimeEquals("", ""))
-        #expect(OperationsRoutes.bearerToken("bearer abc") == "abc")
-        #expect(OperationsRoutes.bearerToken("Bearer") == nil)
-        #expect(OperationsRoutes.bearerToken("Basic abc") == nil)
+        #expect(BearerToken.parse(authorization: "bearer abc") == "abc")
+        #expect(BearerToken.parse(authorization: "Bearer") == nil)
+        #expect(BearerToken.parse(authorization: "Basic abc") == nil)
+        #expect(BearerToken.parse(authorization: "Bearer  abc \t") == "abc")
+        #expect(BearerToken.parse(authorization: "Bearer   ") == nil)
     }
 
     @Test("request ids: conservative characters and length only")

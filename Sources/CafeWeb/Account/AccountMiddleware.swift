@@ -18,7 +18,7 @@ struct AccountMiddleware: RouterMiddleware {
         if let cookie = request.cookies[SessionCookies.sessionCookieName]?.value {
             context.visitor.session = signIn.session(fromCookie: cookie)
         }
-        if request.uri.path.hasPrefix("/api/"), let token = Self.bearerToken(request.headers[.authorization]) {
+        if request.uri.path.hasPrefix("/api/"), let token = BearerToken.parse(authorization: request.headers[.authorization]) {
             do {
                 context.visitor.bearer = try await signIn.user(fromBearerToken: token)
             } catch {
@@ -27,14 +27,5 @@ struct AccountMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
-    }
-
-    /// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 9110 section 11.1).
-    static func bearerToken(_ authorization: String?) -> String? {
-        guard let authorization else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingASCIISpaces()
-        return token.isEmpty ? nil : token
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 import Hummingbird
 import HTTPTypes
 import Logging
@@ -73,7 +74,7 @@ struct OperationsRoutes: Sendable {
         guard let token = configuration.adminToken else {
             throw WebError.noSuchEndpoint(method: request.method, path: request.uri.path)
         }
-        guard let presented = Self.bearerToken(request.headers[.authorization]),
+        guard let presented = BearerToken.parse(authorization: request.headers[.authorization]),
             Self.constantTimeEquals(presented, token)
         else {
             context.logger.info("Refused an admin request without the right token")
@@ -110,15 +111,6 @@ struct OperationsRoutes: Sendable {
         await onFault(.seconds(fault.databaseUnreachableSeconds))
         return .json(
             .object([("databaseUnreachableSeconds", .integer(fault.databaseUnreachableSeconds))]), status: .accepted)
-    }
-
-    /// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 9110 section 11.1).
-    static func bearerToken(_ authorization: String?) -> String? {
-        guard let authorization else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingASCIISpaces()
-        return token.isEmpty ? nil : token
     }
 
     /// Compares a presented secret with the expected one in time that depends only on the presented
