@@ -50,31 +50,68 @@ final class ProviderHTTP: Sendable {
         return try await send(request)
     }
 
+    /// Sends `request` and answers by the deadline whatever libcurl does: its own timeouts run on one shared
+    /// thread and fire late when the machine is busy, so a timer of ours answers instead (and cancels the
+    /// transfer) when the provider has not answered in time.
     private func send(_ request: URLRequest) async throws(IdentityError) -> Response {
         var request = request
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         request.timeoutInterval = seconds
         let target = "\(request.httpMethod ?? "GET") \(request.url?.absoluteString ?? "?")"
+        let timeout = self.timeout
+        let session = self.session
         let outcome: Result<Response, IdentityError> = await withCheckedContinuation { continuation in
+            let answer = OneAnswer(continuation)
             let task = session.dataTask(with: request) { data, response, error in
                 if let error {
-                    continuation.resume(returning: .failure(IdentityError(.providerUnavailable, "\(target) failed: \(error.localizedDescription)")))
+                    answer.give(.failure(IdentityError(.providerUnavailable, "\(target) failed: \(error.localizedDescription)")))
                     return
                 }
                 guard let http = response as? HTTPURLResponse else {
-                    continuation.resume(returning: .failure(IdentityError(.providerUnavailable, "\(target) gave no HTTP response")))
+                    answer.give(.failure(IdentityError(.providerUnavailable, "\(target) gave no HTTP response")))
                     return
                 }
                 let body = data ?? Data()
                 guard body.count <= Self.maximumBodyBytes else {
-                    continuation.resume(returning: .failure(IdentityError(.providerUnavailable, "\(target) answered with more than \(Self.maximumBodyBytes) bytes")))
+                    answer.give(.failure(IdentityError(.providerUnavailable, "\(target) answered with more than \(Self.maximumBodyBytes) bytes")))
                     return
                 }
-                continuation.resume(returning: .success(Response(status: http.statusCode, body: body)))
+                answer.give(.success(Response(status: http.statusCode, body: body)))
+            }
+            answer.onGiven = Task {
+                try? await Task.sleep(for: timeout)
+                if answer.give(.failure(IdentityError(.providerUnavailable, "\(target) did not answer within \(timeout)"))) {
+                    task.cancel()
+                }
             }
             task.resume()
         }
         return try outcome.get()
+    }
+}
+
+/// The one answer a request gives: from the transfer or from its deadline, whichever comes first.
+private final class OneAnswer: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Result<ProviderHTTP.Response, IdentityError>, Never>?>
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+
+    init(_ continuation: CheckedContinuation<Result<ProviderHTTP.Response, IdentityError>, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    /// The deadline's timer, cancelled once the answer is given.
+    var onGiven: Task<Void, Never>? {
+        get { timer.withLock { $0 } }
+        set { timer.withLock { $0 = newValue } }
+    }
+
+    /// Gives `outcome` as the answer unless one was given already; says whether this one was.
+    @discardableResult
+    func give(_ outcome: Result<ProviderHTTP.Response, IdentityError>) -> Bool {
+        guard let waiting = continuation.withLock({ $0.take() }) else { return false }
+        waiting.resume(returning: outcome)
+        timer.withLock { $0?.cancel() }
+        return true
     }
 }
 

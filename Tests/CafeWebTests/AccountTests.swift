@@ -22,7 +22,7 @@ struct AccountTests {
         let identity = IdentityConfiguration(
             issuer: provider.issuer, clientID: OpenIDTestProvider.clientID,
             clientSecret: OpenIDTestProvider.clientSecret, redirectURL: OpenIDTestProvider.redirectURL,
-            staff: StaffPolicy(claim: ("groups", "staff")), requestTimeout: .seconds(5))
+            staff: StaffPolicy(claim: ("groups", "staff")), requestTimeout: TestTiming.margin(.seconds(30)))
         return WebConfiguration(
             timeZone: TimeZone(identifier: "UTC")!, statusLinks: StatusLinks(keys: keys),
             signIn: SignInService(configuration: identity, keys: keys, logger: testLogger), requireSignIn: requireSignIn)

@@ -40,11 +40,13 @@ struct SlowClientTests {
             #expect(outcome.hugeHeaderAnswers.allSatisfy { $0 == "400" || $0 == "closed" }, "\(outcome.hugeHeaderAnswers)")
             #expect(outcome.hugeHeaderAnswers.count == SlowClientScenario.hugeHeaderCount)
             // Meanwhile, every normal request is answered, without waiting for the slow clients to be cut off.
-            // (Typically within 50 ms. The bound is twice the head deadline, with room for a machine busy with the
-            // rest of the suite; the socket's read timeout is longer, so that a slow answer is seen and measured.)
+            // (Typically within 50 ms. The bound is four head deadlines, room for a 2-core machine busy with the
+            // rest of the suite (5.5 s was seen at a load average of 27); a server that served no one while 200
+            // slow heads hold connections would still miss it, as the scenario goes on for at least 6 s. The
+            // socket's read timeout is longer, so that a slow answer is seen and measured.)
             #expect(outcome.normalStatuses.count >= 5)
             #expect(outcome.normalStatuses.allSatisfy { $0 == "200" }, "\(outcome.normalStatuses)")
-            #expect(outcome.normalLatencies.max() ?? .zero < TestTiming.margin(Self.headTimeout * 2 + .seconds(1)), "\(outcome.summary)")
+            #expect(outcome.normalLatencies.max() ?? .zero < TestTiming.margin(Self.headTimeout * 4), "\(outcome.summary)")
             // A keep-alive connection idle for longer than the head deadline still gets its next answer.
             #expect(outcome.keepAliveSecondStatus == "200")
         }

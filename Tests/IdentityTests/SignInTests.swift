@@ -9,13 +9,16 @@ import TestSupport
 /// of token or callback that must be refused.
 @Suite("Sign-in against a real provider", .timeLimit(.minutes(5)))
 struct SignInTests {
-    static func service(_ provider: OpenIDTestProvider, staff: StaffPolicy = StaffPolicy(claim: ("groups", "staff")))
-        throws -> SignInService
-    {
+    /// - Parameter requestTimeout: generous unless a test is about the deadline: the provider is a Python
+    ///   process that signs every token, on a machine that may be running other tests.
+    static func service(
+        _ provider: OpenIDTestProvider, staff: StaffPolicy = StaffPolicy(claim: ("groups", "staff")),
+        requestTimeout: Duration = TestTiming.margin(.seconds(30))
+    ) throws -> SignInService {
         let configuration = IdentityConfiguration(
             issuer: provider.issuer, clientID: OpenIDTestProvider.clientID,
             clientSecret: OpenIDTestProvider.clientSecret, redirectURL: OpenIDTestProvider.redirectURL, staff: staff,
-            requestTimeout: .seconds(2))
+            requestTimeout: requestTimeout)
         try configuration.validate()
         return SignInService(
             configuration: configuration, keys: try SessionKeys(text: SessionKeys.generateKeyLine()),
@@ -171,13 +174,14 @@ struct SignInTests {
     @Test("a provider that hangs costs a sign-in its deadline, and says the provider is unavailable")
     func hangingProvider() async throws {
         try await OpenIDTestProvider.withProvider { provider in
-            let service = try Self.service(provider)
+            let service = try Self.service(provider, requestTimeout: .seconds(2))
             provider.freeze()
             defer { provider.thaw() }
             let started = ContinuousClock.now
             let error = await #expect(throws: IdentityError.self) { try await service.begin(returnTo: nil) }
             #expect(error?.code == .providerUnavailable)
-            // The 2 s request deadline, with room for a busy machine; libcurl's own default would wait far longer.
+            // The 2 s request deadline, with room for a busy machine to wake up; libcurl's own default would
+            // wait far longer.
             #expect(started.duration(to: .now) < TestTiming.margin(.seconds(10)))
             #expect(error?.guestMessage.contains("not reachable") == true)
         }
