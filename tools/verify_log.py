@@ -229,6 +229,10 @@ def envelope_time(record, offset):
 
 # docs/EVENTS.md: the event record.
 FIELDS = ("offset", "appendedAt", "type", "node", "digest", "name", "people", "datetime", "notes", "testFailures")
+# "A booking by a signed-in guest": the same fields and who booked.
+GUEST_FIELDS = FIELDS + ("guestIssuer", "guestSubject")
+# "A cancellation".
+CANCEL_FIELDS = ("offset", "appendedAt", "type", "node", "digest", "byIssuer", "bySubject", "byRole", "reason")
 WHITE_SPACE = set(chr(c) for c in [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
                                       0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
 
@@ -266,6 +270,18 @@ def stored_text_problem(text, name):
             return "name is not one line without control characters"
         if len(text) > 40:
             return "name is longer than 40 characters"
+    elif name in ("guestIssuer", "guestSubject", "byIssuer", "bySubject"):
+        if not text:
+            return f"{name} is empty"
+        if any(is_control(c) or c in "\u2028\u2029" for c in text):
+            return f"{name} is not one line without control characters"
+        if len(text) > 255:
+            return f"{name} is longer than 255 characters"
+    elif name == "reason":
+        if any(is_control(c) or c in "\u2028\u2029" for c in text):
+            return "reason is not one line without control characters"
+        if len(text) > 200:
+            return "reason is longer than 200 characters"
     else:
         if any(is_control(c) and c != "\n" for c in text):
             return "notes hold a control character"
@@ -298,6 +314,40 @@ def idempotency_key_problem(parsed):
         return "digest is not 20 lowercase hex digits"
     if type(fields["created"]) is not bool:
         return "created is not true or false"
+    return None
+
+
+def fields_problem(parsed, names, kind):
+    """The fields of a known type: each of `names` once, no others. Returns (fields, None) or (None, problem)."""
+    fields = {}
+    for name, value in parsed:
+        if name not in names:
+            return None, f"unknown field {name} in a {kind} event"
+        if name in fields:
+            return None, f"field {name} is given twice"
+        fields[name] = value
+    missing = [name for name in names if name not in fields]
+    if missing:
+        return None, f"field {missing[0]} is missing"
+    return fields, None
+
+
+def cancellation_problem(parsed):
+    """docs/EVENTS.md, "A cancellation: reservation.cancelled"."""
+    fields, problem = fields_problem(parsed, CANCEL_FIELDS, "reservation.cancelled")
+    if problem:
+        return problem
+    strings = ("node", "digest", "byIssuer", "bySubject", "byRole", "reason")
+    if any(not isinstance(fields[key], str) for key in strings):
+        return "node, digest, byIssuer, bySubject, byRole and reason must be strings"
+    if not re.fullmatch(r"[0-9a-f]{20}", fields["digest"]):
+        return "digest is not 20 lowercase hex digits"
+    if fields["byRole"] not in ("guest", "staff"):
+        return "byRole is not guest or staff"
+    for key in ("byIssuer", "bySubject", "reason"):
+        problem = stored_text_problem(fields[key], key)
+        if problem:
+            return problem
     return None
 
 
@@ -340,14 +390,20 @@ def event_problem(record):
         return "type is not a string"
     if fields["type"] == "idempotency.key":
         return idempotency_key_problem(parsed)
-    if fields["type"] != "reservation.accepted":
+    if fields["type"] == "reservation.cancelled":
+        return cancellation_problem(parsed)
+    if fields["type"] not in ("reservation.accepted", "reservation.accepted.v2"):
         return None  # an unknown type: never damage
-    unknown = [key for key, _ in parsed if key not in FIELDS]
-    if unknown:
-        return f"unknown field {unknown[0]} in a reservation.accepted event"
-    missing = [key for key in FIELDS if key not in fields]
-    if missing:
-        return f"field {missing[0]} is missing"
+    names = FIELDS if fields["type"] == "reservation.accepted" else GUEST_FIELDS
+    fields, problem = fields_problem(parsed, names, fields["type"])
+    if problem:
+        return problem
+    for key in names[len(FIELDS):]:
+        if not isinstance(fields[key], str):
+            return f"{key} is not a string"
+        problem = stored_text_problem(fields[key], key)
+        if problem:
+            return problem
     strings = ("node", "digest", "name", "datetime", "notes")
     if any(not isinstance(fields[key], str) for key in strings):
         return "node, digest, name, datetime and notes must be strings"

@@ -62,6 +62,17 @@ struct VerifyAgreementTests {
         }
     }
 
+    /// Makes the first line of batch 3 a `reservation.accepted.v2` booking with `guestFields` after its own.
+    static func guestBooking(_ guestFields: String) -> @Sendable (inout [Batch]) -> Void {
+        { batches in
+            let text = String(decoding: batches[3].lines[0], as: UTF8.self)
+            precondition(text.hasSuffix("}") && text.contains(#""type":"reservation.accepted""#))
+            batches[3].lines[0] = Array(
+                (text.dropLast().replacingOccurrences(of: #""type":"reservation.accepted""#, with: #""type":"reservation.accepted.v2""#)
+                    + "," + guestFields + "}").utf8)
+        }
+    }
+
     static func nested(_ depth: Int) -> String {
         String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
     }
@@ -80,6 +91,22 @@ struct VerifyAgreementTests {
              edit: body(#""type":"idempotency.key","node":"a","key":"k 1","digest":"2e401f4cba1d2e90f354","created":true}"#)),
         Case(name: "an idempotency key event with a field too many", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
              edit: body(#""type":"idempotency.key","node":"a","key":"k-1","digest":"2e401f4cba1d2e90f354","created":true,"x":1}"#)),
+        Case(name: "a signed-in guest's booking", batch: 3, expected: .intact, structureOnlyExpected: .intact,
+             edit: guestBooking(#""guestIssuer":"https://id.example","guestSubject":"248289761001""#)),
+        Case(name: "a signed-in guest's booking without its subject", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: guestBooking(#""guestIssuer":"https://id.example""#)),
+        Case(name: "a guest subject with a line separator", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: guestBooking(#""guestIssuer":"https://id.example","guestSubject":"a b""#)),
+        Case(name: "a guest in a reservation.accepted event", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: replacing(#""testFailures":false"#, #""testFailures":false,"guestIssuer":"https://id.example","guestSubject":"1""#)),
+        Case(name: "a cancellation", batch: 3, expected: .intact, structureOnlyExpected: .intact,
+             edit: body(#""type":"reservation.cancelled","node":"a","digest":"2e401f4cba1d2e90f354","byIssuer":"https://id.example","bySubject":"248","byRole":"staff","reason":"closed for a private party"}"#)),
+        Case(name: "a cancellation by someone in no known role", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: body(#""type":"reservation.cancelled","node":"a","digest":"2e401f4cba1d2e90f354","byIssuer":"https://id.example","bySubject":"248","byRole":"owner","reason":""}"#)),
+        Case(name: "a cancellation whose reason is 201 characters", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: body(#""type":"reservation.cancelled","node":"a","digest":"2e401f4cba1d2e90f354","byIssuer":"https://id.example","bySubject":"248","byRole":"guest","reason":"\#(String(repeating: "é", count: 201))"}"#)),
+        Case(name: "a cancellation with a reservation's field", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
+             edit: body(#""type":"reservation.cancelled","node":"a","digest":"2e401f4cba1d2e90f354","byIssuer":"https://id.example","bySubject":"248","byRole":"guest","reason":"","people":2}"#)),
         Case(name: "malformed JSON after the envelope", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
              edit: body(#""type":"table.moved",,"x":1}"#)),
         Case(name: "no type", batch: 3, expected: .damaged, structureOnlyExpected: .intact, dumpFails: true,
