@@ -174,6 +174,12 @@ let package = Package(
             path: "Fuzz/RequestParserFuzzer",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "SessionFuzzer",
+            dependencies: ["Identity", "Orders", "FuzzSupport", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Fuzz/SessionFuzzer",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrdersTests", dependencies: ["Orders", "TestSupport"], swiftSettings: swiftSettings),

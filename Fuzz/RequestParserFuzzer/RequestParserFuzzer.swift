@@ -11,7 +11,7 @@ public func requestParserFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ siz
 
 /// Feeds arbitrary bytes to the three parsers of outside input: the JSON API body
 /// (`Reservation(jsonBody:)`), the website's form (`URLEncodedForm` and `Reservation(form:)`) and the log's
-/// event line (`ReservationEvent.decode(line:)`).
+/// event line (`ReservationEvent.decode(line:)`, bookings by signed-in guests and cancellations included).
 ///
 /// Besides "never crash, never hang", every reservation a parser accepts must be one the rules allow
 /// (validating it again changes nothing), and must come back unchanged through each way it travels: as an
@@ -59,6 +59,17 @@ enum RequestParserFuzzer {
             event = try ReservationEvent.decode(line: bytes)
         } catch {
             require((0...bytes.count).contains(error.byteOffset), "event error at byte \(error.byteOffset) of \(bytes.count)")
+            return
+        }
+        if case .reservationCancelled(let cancellation) = event.kind {
+            // Stored clean too: its reason passes the rules again unchanged, and it survives being written again.
+            require(
+                (try? CancellationEvent(
+                    node: cancellation.node, digest: cancellation.digest, by: cancellation.by, role: cancellation.role,
+                    reason: cancellation.reason)) == cancellation,
+                "a cancellation that validating again changes or refuses")
+            let line = stamped(cancellation.encodeRecord(), offset: event.offset, appendedAt: event.appendedAt.text)
+            require((try? ReservationEvent.decode(line: line)) == event, "a cancellation does not survive encoding: \(String(decoding: line, as: UTF8.self))")
             return
         }
         guard let accepted = event.reservationEvent else { return }

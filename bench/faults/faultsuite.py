@@ -2,22 +2,26 @@
 """Rananeeti's fault-injection suite: crashes, database outages and hangs, a full disk, clock jumps and
 hostile input against release builds of `rananeeti serve`, with nothing lost.
 
-Two nodes (`a` on the ordinary disk, `b` on a small tmpfs) take reservations from a bounded load generator
+Two nodes (`a` on the ordinary disk, `b` on a small tmpfs) take reservations, and a staff member's
+cancellations (a bearer token from the local OpenID provider, tests/oidc), from a bounded load generator
 while a seeded scheduler kills them with SIGKILL (and stops them with SIGTERM), stops, freezes and cuts off
-their PostgreSQL, fills node b's disk, and jumps their logs' clocks. Then everything is healed, the projectors drain, and the suite checks
-that every acknowledged reservation is in `cafe.ordersraw` exactly once, that nothing there was invented,
-that every log verifies, and that no request waited past its deadline. It ends with one line of figures.
+their PostgreSQL, fills node b's disk, and jumps their logs' clocks. Then everything is healed, the projectors
+drain, and the suite checks that every acknowledged reservation is in `cafe.ordersraw` exactly once and every
+acknowledged cancellation in `cafe.cancellations`, that nothing there was invented, that every log verifies,
+and that no request waited past its deadline. It ends with one line of figures.
 
     bench/faults/run --short               # a few minutes; what scripts/test runs
     bench/faults/run --full                # >= 50 kills, >= 10 database outages
     bench/faults/run --short --seed 1234   # replay a run's schedule
 
-See bench/faults/README.md and docs/RELIABILITY.md. Standard library only (and tests/lib/reservations.py).
+See bench/faults/README.md and docs/RELIABILITY.md. Standard library only (and tests/lib/reservations.py); the
+provider runs from .build-oidc-venv (tests/oidc/setup.sh, which scripts/install-system-packages runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import calendar
 import collections
 import dataclasses
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 IS_ROOT = os.geteuid() == 0
@@ -51,10 +56,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The digest (DESIGN.md) and the reservations the load sends come from tests/lib/reservations.py, shared with
 # the power-cut tests.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                "tests", "lib"))
+sys.path.insert(0, os.path.join(REPOSITORY, "tests", "lib"))
 from reservations import NAMES, NOTE_TAILS, Reservation  # noqa: E402
 
 
@@ -303,17 +308,109 @@ def _reset(sock: socket.socket) -> None:
         pass
 
 
+# MARK: - The local OpenID Connect provider
+
+
+class OIDCProvider:
+    """tests/oidc/provider.py (Authlib) as its own process on a free loopback port, with the demo users of
+    tests/oidc/demo-users.json (user "staff" is in group "staff") and its test controls, which mint a staff
+    member's tokens as a sign-in would give them. Every node signs people in with it; the load cancels with
+    the staff member's bearer access token. It is never faulted: the suite's faults are the nodes' and the
+    database's."""
+
+    CLIENT_ID = "rananeeti-faults"
+
+    def __init__(self, workdir: str, redirect_urls: list[str]):
+        self.directory = os.path.join(workdir, "oidc")
+        os.mkdir(self.directory)
+        self.secret_file = os.path.join(self.directory, "client-secret")
+        descriptor = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(os.urandom(16).hex())
+        self.log_path = os.path.join(self.directory, "oidc.log")
+        self.redirect_urls = redirect_urls
+        self.process: subprocess.Popen | None = None
+        self.issuer = ""
+        self.token_lock = threading.Lock()
+        self.token: tuple[str, float] | None = None
+
+    def start(self, deadline_seconds: float = 30) -> None:
+        python = os.path.join(REPOSITORY, ".build-oidc-venv", "bin", "python")
+        if not os.access(python, os.X_OK):
+            raise RuntimeError(f"{python} is missing: run tests/oidc/setup.sh (scripts/install-system-packages does)")
+        port_file = os.path.join(self.directory, "oidc-port")
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", python, os.path.join(REPOSITORY, "tests", "oidc", "provider.py"),
+                "--port-file", port_file, "--client-id", self.CLIENT_ID, "--client-secret-file", self.secret_file,
+                "--users", os.path.join(REPOSITORY, "tests", "oidc", "demo-users.json"), "--test-controls"]
+        for url in self.redirect_urls:
+            argv += ["--redirect-uri", url]
+        with open(self.log_path, "ab") as output:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+        # The provider writes its port (atomically) once it listens and its application is built.
+        started = time.monotonic()
+        while not os.path.exists(port_file):
+            if self.process.poll() is not None or time.monotonic() - started > deadline_seconds:
+                with open(self.log_path, errors="replace") as f:
+                    raise RuntimeError(f"the local OpenID provider did not start; its log:\n{f.read()[-2000:]}")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read().strip())
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        status, _, body = http_request(self.port, "GET", "/.well-known/openid-configuration", timeout=10)
+        if status != 200 or json.loads(body).get("issuer") != self.issuer:
+            raise RuntimeError(f"the local OpenID provider's discovery document answered {status}: {body[:300]!r}")
+
+    def serve_options(self, redirect_url: str) -> list[str]:
+        """`rananeeti serve`'s options that sign people in with this provider (staff: group "staff"); guests
+        may still book without signing in, as the load does."""
+        return ["--oidc-issuer", self.issuer, "--oidc-client-id", self.CLIENT_ID,
+                "--oidc-client-secret-file", self.secret_file, "--oidc-redirect-url", redirect_url,
+                "--staff-claim", "groups=staff", "--no-require-sign-in"]
+
+    # The provider's tokens live an hour; a fresh one well before that, for runs longer than the default.
+    TOKEN_REUSE_SECONDS = 1200
+
+    def staff_token(self) -> str:
+        """The staff member's bearer access token, minted again once it is TOKEN_REUSE_SECONDS old."""
+        with self.token_lock:
+            if self.token is None or time.monotonic() - self.token[1] > self.TOKEN_REUSE_SECONDS:
+                self.token = (self.access_token("staff"), time.monotonic())
+            return self.token[0]
+
+    def access_token(self, username: str) -> str:
+        """A bearer access token (a JWT the nodes check against the provider's keys) for a demo user."""
+        status, _, body = http_request(self.port, "POST", "/control/tokens", json.dumps({"username": username}).encode(),
+                                       {"Content-Type": "application/json"}, timeout=10)
+        if status != 200:
+            raise RuntimeError(f"the provider's /control/tokens answered {status}: {body[:300]!r}")
+        return json.loads(body)["access_token"]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 # MARK: - A node: `rananeeti serve` on its own data directory
 
 
 class Node:
     def __init__(self, name: str, binary: str, workdir: str, data_dir: str, database: str, clock_jumps: bool,
-                 segment_bytes: int):
+                 segment_bytes: int, session_keys_file: str):
         self.name = name
         self.binary = binary
         self.data_dir = data_dir
         self.database = database
+        # The public listener (guests, the API) and the operator listener (readiness details, the whole book),
+        # each on a port of its own that stays the node's across restarts.
         self.port = free_port()
+        self.operator_port = free_port()
+        self.session_keys_file = session_keys_file
+        self.sign_in_options: list[str] = []
         self.log_path = os.path.join(workdir, f"node-{name}.log")
         self.clock_file = os.path.join(workdir, f"clock-{name}")
         self.clock_jumps = clock_jumps
@@ -338,32 +435,52 @@ class Node:
             environment["RANANEETI_TEST_CLOCK_OFFSET_FILE"] = self.clock_file
         return environment
 
+    @property
+    def redirect_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/signin/callback"
+
     def start(self, deadline_seconds: float = 30) -> float:
-        """Starts the server and waits until it answers /healthz; returns how long that took."""
+        """Starts the server and waits until both its listeners answer /healthz and it has written the operator
+        listener's address into its data directory; returns how long that took."""
         started = time.monotonic()
+        # The nodes share their session keys (as nodes behind one load balancer must), so that a reservation's
+        # private link opens it on every node.
         argv = ["setpriv", "--pdeathsig", "KILL", "--", self.binary, "serve",
-                "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir, "--node-id", f"faults-{self.name}",
-                "--database", self.database]
+                "--listen", f"127.0.0.1:{self.port}", "--operator-listen", f"127.0.0.1:{self.operator_port}",
+                "--data-dir", self.data_dir, "--node-id", f"faults-{self.name}", "--database", self.database,
+                "--session-keys-file", self.session_keys_file, *self.sign_in_options]
         with open(self.log_path, "ab") as output:
             output.write(f"\n==== start {self.starts + 1} at {time.strftime('%H:%M:%S')} ====\n".encode())
             output.flush()
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                                             env=self.environment())
         self.starts += 1
+        public_up = False
         while time.monotonic() - started < deadline_seconds:
             if self.process.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited with {self.process.returncode} while starting; "
                                    f"see {self.log_path}:\n{self.log_tail()}")
             try:
-                status, _, _ = http_request(self.port, "GET", "/healthz", timeout=1)
-                if status == 200:
+                if not public_up and http_request(self.port, "GET", "/healthz", timeout=1)[0] == 200:
+                    public_up = True
                     with self.phases_lock:
                         self.phases.append([time.monotonic(), None, 0])
+                if public_up and http_request(self.operator_port, "GET", "/healthz", timeout=1)[0] == 200 \
+                        and self.recorded_operator_address() == f"127.0.0.1:{self.operator_port}":
                     return time.monotonic() - started
             except OSError:
                 pass
             time.sleep(0.02)
-        raise RuntimeError(f"node {self.name} did not answer /healthz within {deadline_seconds} s; see {self.log_path}")
+        raise RuntimeError(f"node {self.name} did not answer /healthz on both listeners (or did not record its "
+                           f"operator listener's address) within {deadline_seconds} s; see {self.log_path}")
+
+    def recorded_operator_address(self) -> str | None:
+        """What serve wrote into DATA_DIR/operator-listen (HOST:PORT), or None before it has."""
+        try:
+            with open(os.path.join(self.data_dir, "operator-listen")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
 
     def kill(self) -> None:
         self._phase_ends()
@@ -443,6 +560,7 @@ class Ledger:
         self.deadline = deadline
         self.sent: dict[str, Reservation] = {}
         self.acknowledged: dict[str, set[str]] = collections.defaultdict(set)
+        self.acknowledged_order: list[str] = []  # the same digests, in the order first acknowledged
         self.statuses: collections.Counter = collections.Counter()
         self.requests = 0
         self.posts = 0          # reservations posted (each with up to six attempts)
@@ -455,6 +573,17 @@ class Ledger:
         self.hostile = 0
         self.full_disk_refusals = 0
         self.reads_checked = 0
+        # Private links: the token each reservation's acknowledgement carried (the same from every node).
+        self.tokens: dict[str, str] = {}
+        # Cancellations: digest -> the reason sent (every one attempted), and the nodes that acknowledged it (200).
+        self.cancel_sent: dict[str, str] = {}
+        self.cancelled: dict[str, set[str]] = collections.defaultdict(set)
+        # digest -> the node that acknowledged its cancellation when no other node can have taken it first: that
+        # node appended it itself (any other 200 may come from the database: "already cancelled").
+        self.cancel_taken_by: dict[str, str] = {}
+        self.cancel_given_up = 0
+        # Re-posts of exactly a cancelled reservation, refused with 409 as they must be.
+        self.reposts_refused = 0
         # node -> list of (start, end) monotonic windows in which its disk is full (end None: still full)
         self.full_windows: dict[str, list[list[float | None]]] = collections.defaultdict(list)
         # node -> when the last request that appended (201) was sent
@@ -492,17 +621,24 @@ class Ledger:
 
 class LoadGenerator:
     """N workers post reservations (unique notes, some exact repeats, a few with "test database failures"
-    ticked) to random nodes and read back their own; one more sends hostile input. Every attempt is timed
-    against the client deadline; a failed attempt is retried a few times, as a browser or an app would."""
+    ticked) to random nodes, read back their own through their private links, cancel a few of them as the
+    cafe's staff (a bearer token) and book a few cancelled ones again (refused); one more sends hostile input.
+    Every attempt is timed against the client deadline; a failed attempt is retried a few times, as a browser
+    or an app would."""
+
+    # What a worker does next, by the share of its turns (the rest: a new reservation).
+    LIST, READ_BACK, REPEAT, CANCEL, REBOOK_CANCELLED = 0.01, 0.08, 0.13, 0.15, 0.155
+    CANCEL_REASONS = ["plans changed", "", "le chef est malade — désolé", "🌧 rain", "two of us are ill, sorry 🤒"]
 
     def __init__(self, nodes: list[Node], ledger: Ledger, seed: int, workers: int, run_id: str,
-                 maximum_requests: int):
+                 maximum_requests: int, provider: OIDCProvider):
         self.nodes = nodes
         self.ledger = ledger
         self.seed = seed
         self.workers = workers
         self.run_id = run_id
         self.maximum_requests = maximum_requests
+        self.provider = provider
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
 
@@ -524,17 +660,41 @@ class LoadGenerator:
     def _worker(self, index: int) -> None:
         rng = random.Random(self.seed * 1_000_003 + index)
         connections: dict[str, http.client.HTTPConnection] = {}
-        mine: list[tuple[Reservation, str]] = []  # (reservation, node that acknowledged it)
+        mine: list[tuple[Reservation, str]] = []  # (reservation, node that acknowledged it), none cancelled
+        # (reservation, node that acknowledged its cancellation and knows it itself, whether that node holds the
+        # reservation too)
+        cancelled: list[tuple[Reservation, str, bool]] = []
         number = 0
         while not self.stopping.is_set() and self.ledger.requests < self.maximum_requests:
             roll = rng.random()
-            if roll < 0.01:
+            if roll < self.LIST:
                 self._list(rng, connections)
                 continue
-            if roll < 0.08 and mine:
-                self._read_back(rng, connections, mine)
+            if roll < self.READ_BACK and mine:
+                readable = [entry for entry in cancelled if entry[2]]
+                if readable and rng.random() < 0.1:
+                    reservation, node_name, _ = rng.choice(readable)
+                    self._read_back(rng, connections, reservation, node_name, cancelled=True)
+                else:
+                    reservation, node_name = rng.choice(mine)
+                    self._read_back(rng, connections, reservation, node_name, cancelled=False)
                 continue
-            if roll < 0.13 and mine:
+            if self.REPEAT <= roll < self.CANCEL and mine:
+                # The staff cancel one of this guest's reservations; it is never sent again as a repeat (an
+                # acknowledged repeat made it more than one entry here).
+                reservation, _ = rng.choice(mine)
+                mine[:] = [entry for entry in mine if entry[0] != reservation]
+                outcome = self._cancel(rng, connections, reservation)
+                if outcome:
+                    cancelled.append((reservation, *outcome))
+                    if len(cancelled) > 200:
+                        cancelled.pop(rng.randrange(len(cancelled)))
+                continue
+            if self.CANCEL <= roll < self.REBOOK_CANCELLED and cancelled:
+                reservation, node_name, _ = rng.choice(cancelled)
+                self._rebook_cancelled(connections, reservation, node_name)
+                continue
+            if roll < self.REPEAT and mine:
                 reservation = rng.choice(mine)[0]  # an exact repeat: a double click, a retried request
             else:
                 number += 1
@@ -554,10 +714,38 @@ class LoadGenerator:
         for connection in connections.values():
             connection.close()
 
-    def _connection(self, connections: dict, node: Node) -> http.client.HTTPConnection:
-        if node.name not in connections:
-            connections[node.name] = http.client.HTTPConnection("127.0.0.1", node.port, timeout=self.ledger.deadline)
-        return connections[node.name]
+    def _connection(self, connections: dict, node: Node, operator: bool = False) -> http.client.HTTPConnection:
+        key = (node.name, operator)
+        if key not in connections:
+            connections[key] = http.client.HTTPConnection(
+                "127.0.0.1", node.operator_port if operator else node.port, timeout=self.ledger.deadline)
+        return connections[key]
+
+    def _link_token(self, node: Node, digest: str, location: str, expected_path: str) -> str | None:
+        """The private link's token from an acknowledgement's Location (`PATH?token=T`), or None (a failure)."""
+        parts = urllib.parse.urlsplit(location)
+        tokens = urllib.parse.parse_qs(parts.query).get("token", [])
+        if parts.path != expected_path or len(tokens) != 1 or len(tokens[0]) != 22:
+            self.ledger.fail(f"node {node.name} acknowledged {digest} with Location {location!r}, not "
+                             f"{expected_path}?token=… (a private link)")
+            return None
+        return tokens[0]
+
+    def _acknowledged(self, node: Node, digest: str, token: str) -> bool:
+        """Records an acknowledgement and its private link; every node must give a reservation the same link
+        (they share their session keys)."""
+        with self.ledger.lock:
+            known = self.ledger.tokens.setdefault(digest, token)
+        if known != token:
+            self.ledger.fail(f"node {node.name} gave {digest} the private link token {token}, another answer "
+                             f"gave {known}: the nodes share their session keys")
+            return False
+        node.count_acknowledgement()
+        with self.ledger.lock:
+            if digest not in self.ledger.acknowledged:
+                self.ledger.acknowledged_order.append(digest)
+            self.ledger.acknowledged[digest].add(node.name)
+        return True
 
     def _post(self, rng: random.Random, connections: dict, reservation: Reservation) -> str | None:
         """Posts until acknowledged (at most 6 attempts); returns the acknowledging node's name."""
@@ -595,13 +783,11 @@ class LoadGenerator:
             with self.ledger.lock:
                 self.ledger.statuses[("form" if through_form else "post", status)] += 1
             if through_form and status == 303:
-                location = response.getheader("Location", "")
-                if location != f"/orders/{digest}":
-                    self.ledger.fail(f"node {node.name} sent the form for {digest} to {location!r}")
+                # The status page's private link: /orders/DIGEST?token=T.
+                token = self._link_token(node, digest, response.getheader("Location", ""), f"/orders/{digest}")
+                if token is None or not self._acknowledged(node, digest, token):
                     return None
-                node.count_acknowledgement()
                 with self.ledger.lock:
-                    self.ledger.acknowledged[digest].add(node.name)
                     # A 303 does not say whether this request appended; count it as one only when it was new.
                     self.ledger.last_append_at[node.name] = max(self.ledger.last_append_at[node.name], started)
                 return node.name
@@ -615,9 +801,17 @@ class LoadGenerator:
                     self.ledger.fail(f"node {node.name} answered digest {answer.get('digest')} for {digest} "
                                      f"({reservation})")
                     return None
-                node.count_acknowledgement()
+                token = self._link_token(node, digest, response.getheader("Location", ""),
+                                         f"/api/v1/reservations/{digest}")
+                if token is None:
+                    return None
+                if answer.get("statusToken") != token:
+                    self.ledger.fail(f"node {node.name} answered {digest} with statusToken {answer.get('statusToken')!r} "
+                                     f"and the token {token} in its Location")
+                    return None
+                if not self._acknowledged(node, digest, token):
+                    return None
                 with self.ledger.lock:
-                    self.ledger.acknowledged[digest].add(node.name)
                     if status == 201:
                         self.ledger.last_append_at[node.name] = max(self.ledger.last_append_at[node.name], started)
                 return node.name
@@ -640,17 +834,138 @@ class LoadGenerator:
                 self.ledger.given_up += 1
         return None
 
-    def _read_back(self, rng: random.Random, connections: dict, mine: list) -> None:
-        """A reservation this node acknowledged must be readable there: from PostgreSQL or, when it cannot
-        answer in time, from the node's local projection."""
-        reservation, node_name = rng.choice(mine)
+    def _cancel(self, rng: random.Random, connections: dict, reservation: Reservation) -> tuple[str, bool] | None:
+        """The cafe's staff cancel an acknowledged, upcoming reservation (`POST …/cancellation` with their bearer
+        token) at a random node, retried through faults like a post (at most 6 attempts). Returns, when it was
+        acknowledged (200) and the acknowledging node must know the cancellation itself, that node's name and
+        whether it holds the reservation too; else None."""
+        digest = reservation.digest
+        reason = rng.choice(self.CANCEL_REASONS)
+        with self.ledger.lock:
+            self.ledger.cancel_sent[digest] = reason
+        body = json.dumps({"reason": reason}, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.provider.staff_token()}"}
+        # Nodes where an attempt may have appended the cancellation although its answer never came.
+        unanswered: set[str] = set()
+        connection_errors = 0
+        for attempt in range(6):
+            if self.stopping.is_set():
+                return None
+            node = rng.choice(self.nodes)
+            connection = self._connection(connections, node)
+            started = time.monotonic()
+            try:
+                connection.request("POST", f"/api/v1/reservations/{digest}/cancellation", body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                self.ledger.timed(f"cancellation at node {node.name}", started,
+                                  isinstance(error, (TimeoutError, socket.timeout)))
+                connection.close()
+                with self.ledger.lock:
+                    self.ledger.statuses[("cancel", "connection-error")] += 1
+                connection_errors += 1
+                unanswered.add(node.name)
+                time.sleep(min(1.0, 0.05 * 2 ** attempt) * rng.uniform(0.5, 1.0))
+                continue
+            self.ledger.timed(f"cancellation at node {node.name}", started)
+            status = response.status
+            with self.ledger.lock:
+                self.ledger.statuses[("cancel", status)] += 1
+                holds = node.name in self.ledger.acknowledged[digest]
+            try:
+                answer = json.loads(data)
+            except ValueError:
+                answer = {}
+            if status == 200:
+                cancellation = answer.get("cancellation") or {}
+                if (answer.get("digest") != digest or cancellation.get("by") != "staff"
+                        or cancellation.get("reason") != reason):
+                    self.ledger.fail(f"node {node.name} answered the cancellation of {digest} (reason {reason!r}) "
+                                     f"with {data[:400]!r}")
+                    return None
+                # This node took the cancellation itself (and knows it without the database) unless another node
+                # may have taken it first, whose answer never came: then this 200 may be the database's word.
+                taken_here = not unanswered - {node.name}
+                with self.ledger.lock:
+                    self.ledger.cancelled[digest].add(node.name)
+                    if taken_here:
+                        self.ledger.cancel_taken_by[digest] = node.name
+                return (node.name, holds) if taken_here else None
+            problem = str(answer.get("type", ""))
+            if status == 503:
+                if "retry-after" not in {k.lower() for k, _ in response.getheaders()}:
+                    self.ledger.fail(f"node {node.name} answered a cancellation 503 without Retry-After: {data[:300]!r}")
+                elif self.ledger.disk_full(node.name, started):
+                    with self.ledger.lock:
+                        self.ledger.full_disk_refusals += 1
+                elif holds or not problem.endswith("/reservation-not-found"):
+                    self.ledger.fail(f"node {node.name} answered the cancellation of {digest} 503 while its disk had "
+                                     f"room{' and it holds the reservation' if holds else ''}: {data[:300]!r}")
+                    return None
+                # Else: the node does not hold it and the database did not answer in time: another node may.
+                time.sleep(0.05 * rng.uniform(0.5, 1.5))
+                continue
+            if status == 404 and not holds:
+                # This node does not hold it, and the database does not have it yet (another node took it and
+                # has not projected it): that node may; try again.
+                time.sleep(0.05 * rng.uniform(0.5, 1.5))
+                continue
+            self.ledger.fail(f"the cancellation of {digest} at node {node.name} "
+                             f"({'which holds it' if holds else 'which does not hold it'}) answered {status}: "
+                             f"{data[:300]!r}")
+            return None
+        if connection_errors == 6:
+            with self.ledger.lock:
+                self.ledger.cancel_given_up += 1
+        return None
+
+    def _rebook_cancelled(self, connections: dict, reservation: Reservation, node_name: str) -> None:
+        """Exactly a cancelled reservation, booked again at a node that took its cancellation: refused, 409."""
         node = self._node_by_name(node_name)
         connection = self._connection(connections, node)
         started = time.monotonic()
+        try:
+            connection.request("POST", "/api/v1/reservations", body=reservation.body(),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.ledger.timed(f"booking again at node {node.name}", started,
+                              isinstance(error, (TimeoutError, socket.timeout)))
+            connection.close()
+            with self.ledger.lock:
+                self.ledger.statuses[("rebook", "connection-error")] += 1
+            return
+        self.ledger.timed(f"booking again at node {node.name}", started)
+        with self.ledger.lock:
+            self.ledger.statuses[("rebook", response.status)] += 1
+        try:
+            problem = str(json.loads(data).get("type", ""))
+        except (ValueError, AttributeError):
+            problem = ""
+        if response.status == 409 and problem.endswith("/reservation-cancelled"):
+            with self.ledger.lock:
+                self.ledger.reposts_refused += 1
+        else:
+            self.ledger.fail(f"node {node.name} took its cancellation of {reservation.digest}, but booking exactly "
+                             f"the same again answered {response.status}: {data[:300]!r}")
+
+    def _read_back(self, rng: random.Random, connections: dict, reservation: Reservation, node_name: str,
+                   cancelled: bool) -> None:
+        """A reservation this node acknowledged must be readable there through its private link: from
+        PostgreSQL or, when it cannot answer in time, from the node's local projection; a cancelled one (read
+        where it was cancelled) says so."""
+        node = self._node_by_name(node_name)
+        connection = self._connection(connections, node)
+        digest = reservation.digest
+        with self.ledger.lock:
+            token = self.ledger.tokens[digest]
+        started = time.monotonic()
         through_site = rng.random() < 0.2
         try:
-            connection.request("GET", f"/orders/{reservation.digest}" if through_site
-                               else f"/api/v1/reservations/{reservation.digest}")
+            connection.request("GET", f"/orders/{digest}?token={token}" if through_site
+                               else f"/api/v1/reservations/{digest}?token={token}")
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as error:
@@ -666,23 +981,30 @@ class LoadGenerator:
             self.ledger.statuses[("get", response.status)] += 1
             self.ledger.reads_checked += 1
         if response.status != 200:
-            self.ledger.fail(f"node {node.name} acknowledged {reservation.digest} but GET answered "
+            self.ledger.fail(f"node {node.name} acknowledged {digest} but GET with its private link answered "
                              f"{response.status}: {data[:300]!r}")
             return
         if through_site:
-            if reservation.digest.encode() not in data:
-                self.ledger.fail(f"node {node.name}'s page for {reservation.digest} does not name it")
+            if digest.encode() not in data:
+                self.ledger.fail(f"node {node.name}'s page for {digest} does not name it")
+            elif cancelled and b"Cancelled" not in data:
+                self.ledger.fail(f"node {node.name} took the cancellation of {digest}, but its page does not say so")
             return
         answer = json.loads(data)
         expected = {"name": reservation.name, "people": reservation.people, "datetime": reservation.date_time,
-                    "notes": reservation.notes}
+                    "notes": reservation.notes, "statusToken": token}
         if any(answer.get(key) != value for key, value in expected.items()):
-            self.ledger.fail(f"node {node.name} shows {reservation.digest} as {answer}, sent {expected}")
+            self.ledger.fail(f"node {node.name} shows {digest} as {answer}, sent {expected}")
+        if cancelled and not answer.get("cancellation"):
+            self.ledger.fail(f"node {node.name} took the cancellation of {digest}, but shows it as {answer}")
+        elif not cancelled and answer.get("cancellation"):
+            self.ledger.fail(f"node {node.name} shows {digest}, which nobody cancelled, as cancelled: {answer}")
 
     def _list(self, rng: random.Random, connections: dict) -> None:
-        """A page of the list: from PostgreSQL, or from the local projection when it cannot answer."""
+        """A page of the book, on the operator listener (where it needs no sign-in): from PostgreSQL, or from
+        the local projection when it cannot answer."""
         node = rng.choice(self.nodes)
-        connection = self._connection(connections, node)
+        connection = self._connection(connections, node, operator=True)
         started = time.monotonic()
         try:
             connection.request("GET", f"/api/v1/reservations?from=20{rng.randint(27, 30)}-01-01T00:00&limit=50")
@@ -699,7 +1021,8 @@ class LoadGenerator:
         with self.ledger.lock:
             self.ledger.statuses[("list", response.status)] += 1
         if response.status != 200 or "items" not in json.loads(data):
-            self.ledger.fail(f"GET list from node {node.name} answered {response.status}: {data[:300]!r}")
+            self.ledger.fail(f"GET list from node {node.name}'s operator listener answered {response.status}: "
+                             f"{data[:300]!r}")
 
     # Hostile input: each must be refused with a 4xx (never a 5xx, never stored, never a crash).
     HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
@@ -727,6 +1050,57 @@ class LoadGenerator:
          + b"x" * (4 << 20) + b'"}', "application/json"),
     ]
 
+    def _intrusion(self, rng: random.Random, node: Node) -> tuple[str, int, int, bytes]:
+        """A stranger on the public listener after what is not theirs: (what, the status it must get, the status
+        it got, the body). A cancellation let through would put a row in cafe.cancellations that nobody asked
+        for (cancel_invented); a cross-site booking let through, a row nobody sent (invented)."""
+        with self.ledger.lock:
+            digest = rng.choice(self.ledger.acknowledged_order)
+            other = rng.choice(self.ledger.acknowledged_order)
+            other_token = self.ledger.tokens.get(other, "")
+        deadline = self.ledger.deadline
+        choice = rng.randrange(8)
+        if choice == 0:
+            what, expected, request = "a reservation's status without its link", 401, \
+                ("GET", f"/api/v1/reservations/{digest}", None, {})
+        elif choice == 1 and other != digest:
+            what, expected, request = "a reservation's status with another one's link", 401, \
+                ("GET", f"/api/v1/reservations/{digest}?token={other_token}", None, {})
+        elif choice == 2:
+            what, expected, request = "the book without signing in", 401, \
+                ("GET", "/api/v1/reservations?from=2027-01-01T00:00&limit=50", None, {})
+        elif choice == 3:
+            what, expected, request = "a cancellation without signing in", 401, \
+                ("POST", f"/api/v1/reservations/{digest}/cancellation", b'{"reason": "not mine"}',
+                 {"Content-Type": "application/json"})
+        elif choice == 4:
+            # An unsigned token (alg none) that claims to be the provider's staff member.
+            def part(value: dict) -> str:
+                return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+            forged = part({"alg": "none", "typ": "at+jwt"}) + "." + part(
+                {"iss": self.provider.issuer, "sub": "demo-staff", "aud": OIDCProvider.CLIENT_ID, "groups": ["staff"],
+                 "iat": int(time.time()), "exp": int(time.time()) + 600}) + "."
+            what, expected, request = "a cancellation with a forged staff token", 401, \
+                ("POST", f"/api/v1/reservations/{digest}/cancellation", b"",
+                 {"Authorization": f"Bearer {forged}"})
+        elif choice == 5:
+            spelling = rng.choice(["/metrics", "/metrics/", "//metrics", "/%2Fmetrics"])
+            what, expected, request = f"the metrics on the public listener ({spelling})", 404, \
+                ("GET", spelling, None, {})
+        elif choice == 6:
+            what, expected, request = "the fault drill on the public listener", 404, \
+                ("POST", "/admin/faults", b'{"databaseUnreachableSeconds": 60}', {"Content-Type": "application/json"})
+        else:
+            # Never recorded as sent: were it stored, it would be a row nobody sent.
+            notes = f"cross-site {rng.randrange(1 << 40):x}"
+            what, expected, request = "a cross-site form post", 403, \
+                ("POST", "/order", Reservation(name="Mallory", people=2, date_time="2029-02-02T20:00", notes=notes,
+                                               test_failures=False).form(),
+                 {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"})
+        method, path, body, headers = request
+        status, _, data = http_request(node.port, method, path, body, headers, timeout=deadline)
+        return what, expected, status, data
+
     def _hostile(self) -> None:
         rng = random.Random(self.seed * 7_919 + 17)
         while not self.stopping.is_set():
@@ -734,11 +1108,14 @@ class LoadGenerator:
             node = rng.choice(self.nodes)
             kind = rng.random()
             started = time.monotonic()
+            expected = None
             try:
-                if kind < 0.85:
+                if kind < 0.7:
                     what, body, content_type = rng.choice(self.HOSTILE_BODIES)
                     status, _, data = http_request(node.port, "POST", "/api/v1/reservations", body,
                                                    {"Content-Type": content_type}, timeout=self.ledger.deadline)
+                elif kind < 0.9 and self.ledger.acknowledged_order:
+                    what, expected, status, data = self._intrusion(rng, node)
                 elif kind < 0.92:
                     what = "a bad digest"
                     status, _, data = http_request(node.port, "GET", "/api/v1/reservations/..%2f..%2fetc%2fpasswd",
@@ -761,8 +1138,9 @@ class LoadGenerator:
             with self.ledger.lock:
                 self.ledger.hostile += 1
                 self.ledger.statuses[("hostile", status)] += 1
-            if not 400 <= status < 500:
-                self.ledger.fail(f"hostile input ({what}) to node {node.name} answered {status}: {data[:300]!r}")
+            if not 400 <= status < 500 or (expected is not None and status != expected):
+                self.ledger.fail(f"hostile input ({what}) to node {node.name} answered {status}"
+                                 f"{f' (must be {expected})' if expected else ''}: {data[:300]!r}")
 
     def _stall(self, node: Node) -> None:
         """Sends half a request and hangs up a little later: the node must not wait on it with others."""
@@ -929,8 +1307,22 @@ class FaultSuite:
             self.notes.append("full disk skipped (--no-full-disk)")
         self.filler_paths = {"b": os.path.join(data_b, "filler")}
         database = self.postgres.connection_string(self.proxy.port) + " connect_timeout=2"
+        # One file of session keys for both nodes (one base64 line: a 32-byte key), outside their data
+        # directories, as a deployment of several nodes has it: a private link works on every node.
+        session_keys = os.path.join(self.workdir, "session-keys")
+        descriptor = os.open(session_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         self.nodes = [Node(name, self.binary, self.workdir, data, database, self.clock_jumps_enabled,
-                           self.arguments.segment_bytes) for name, data in (("a", data_a), ("b", data_b))]
+                           self.arguments.segment_bytes, session_keys) for name, data in (("a", data_a), ("b", data_b))]
+        # The local OpenID provider, once for the run: the nodes sign people in with it (booking needs no
+        # sign-in), and the load cancels with its staff member's bearer token.
+        self.provider = OIDCProvider(self.workdir, [node.redirect_url for node in self.nodes])
+        self.cleanups.append(self.provider.stop)
+        self.provider.start()
+        for node in self.nodes:
+            node.sign_in_options = self.provider.serve_options(node.redirect_url)
+        self.provider.staff_token()  # the provider mints tokens before the load begins
         self.cleanups.append(lambda: [node.kill() for node in self.nodes])
         for node in self.nodes:
             node.start()
@@ -1029,7 +1421,7 @@ class FaultSuite:
             for event in schedule:
                 log(f"  at {event.at:7.2f} s: {event.kind} {event.detail}")
         self.load = LoadGenerator(self.nodes, self.ledger, self.seed, self.plan.workers,
-                                  f"fs{self.seed:x}", self.plan.maximum_requests)
+                                  f"fs{self.seed:x}", self.plan.maximum_requests, self.provider)
         begun = time.monotonic()
         self.load_began = begun
         self.load.start()
@@ -1115,7 +1507,8 @@ class FaultSuite:
                 if node.name not in pending:
                     continue
                 try:
-                    status, _, body = http_request(node.port, "GET", "/readyz", timeout=5)
+                    # The readiness details are on the operator listener (the public one says only "ready").
+                    status, _, body = http_request(node.operator_port, "GET", "/readyz", timeout=5)
                     ready = json.loads(body)
                     last_seen[node.name] = ready
                     if ready["database"]["reachable"] and ready["projection"]["lagEvents"] == 0:
@@ -1141,6 +1534,10 @@ class FaultSuite:
         log_duplicates = 0
         log_missing = 0
         end_offsets = {}
+        reservation_events: dict[str, int] = {}
+        # (node id, offset) -> the reservation.cancelled event there, from every log.
+        cancellation_events: dict[tuple[str, int], dict] = {}
+        cancelled_anywhere: set[str] = set()
         latest_appended_at: dict[str, float] = {}
         segments: dict[str, int] = {}
         for node in self.nodes:
@@ -1153,6 +1550,7 @@ class FaultSuite:
             if dump.returncode != 0:
                 self.ledger.fail(f"log dump {node.data_dir} exited {dump.returncode}: {dump.stderr.decode()[:500]}")
             seen: collections.Counter = collections.Counter()
+            cancelled_here: set[str] = set()
             previous_time = ""
             count = 0
             for line in dump.stdout.splitlines():
@@ -1160,12 +1558,21 @@ class FaultSuite:
                 if event.get("offset") != count:
                     self.ledger.fail(f"node {node.name}: offset {event.get('offset')} where {count} was expected")
                 count += 1
-                seen[event["digest"]] += 1
+                kind = event.get("type")
+                if kind in ("reservation.accepted", "reservation.accepted.v2"):
+                    seen[event["digest"]] += 1
+                elif kind == "reservation.cancelled":
+                    cancellation_events[(f"faults-{node.name}", event["offset"])] = event
+                    cancelled_here.add(event["digest"])
+                else:
+                    self.ledger.fail(f"node {node.name}: an event of a type the load never causes at offset "
+                                     f"{event.get('offset')}: {line[:300]!r}")
                 if event["appendedAt"] < previous_time:
                     self.ledger.fail(f"node {node.name}: appendedAt went back at offset {event['offset']}: "
                                      f"{event['appendedAt']} after {previous_time}")
                 previous_time = max(previous_time, event["appendedAt"])
             end_offsets[node.name] = count
+            reservation_events[node.name] = sum(seen.values())
             segments[node.name] = sum(1 for name in os.listdir(node.data_dir) if name.endswith(".lz4"))
             latest_appended_at[node.name] = calendar.timegm(time.strptime(previous_time[:19], "%Y-%m-%dT%H:%M:%S")) \
                 if previous_time else 0
@@ -1179,6 +1586,20 @@ class FaultSuite:
             invented = [d for d in seen if d not in self.ledger.sent]
             if invented:
                 self.ledger.fail(f"node {node.name}'s log holds {len(invented)} digests nobody sent: {invented[:5]}")
+            # Every cancellation this node took itself is in its log (durable before the 200), and nothing else is.
+            missing = [d for d, taker in self.ledger.cancel_taken_by.items() if taker == node.name and d not in cancelled_here]
+            if missing:
+                self.ledger.fail(f"node {node.name} acknowledged {len(missing)} cancellations its log lacks, "
+                                 f"e.g. {missing[:5]}")
+            cancelled_anywhere |= cancelled_here
+            invented = [d for d in cancelled_here if d not in self.ledger.cancel_sent]
+            if invented:
+                self.ledger.fail(f"node {node.name}'s log holds {len(invented)} cancellations nobody asked for: "
+                                 f"{invented[:5]}")
+
+        missing = [d for d in self.ledger.cancelled if d not in cancelled_anywhere]
+        if missing:
+            self.ledger.fail(f"{len(missing)} acknowledged cancellations are in no node's log, e.g. {missing[:5]}")
 
         # A forward clock jump shows in the log: appendedAt follows the log's clock (and never goes back).
         forward = [(name, offset, at) for name, offset, at in self.clock_jumps if offset >= 3600]
@@ -1187,18 +1608,28 @@ class FaultSuite:
         if forward and not seen_jumps:
             self.ledger.fail(f"no forward clock jump shows in the logs' appendedAt: {forward}")
 
-        # To see the checks fail (they must be able to): damage the table on purpose before reading it.
-        sabotage = self.arguments.sabotage
-        if sabotage == "delete-row" and self.ledger.acknowledged:
+        # To see the checks fail (they must be able to): damage the tables on purpose before reading them.
+        sabotage = set(self.arguments.sabotage or [])
+        if "delete-row" in sabotage and self.ledger.acknowledged:
             victim = next(iter(self.ledger.acknowledged))
             self.postgres.psql(f"DELETE FROM cafe.ordersraw WHERE ordrdgst = '{victim}'")
-        elif sabotage == "foreign-row":
+        if "foreign-row" in sabotage:
             self.postgres.psql("INSERT INTO cafe.ordersraw (ordrdgst, ordrname, ordrppl, ordrdttm, ordrtxt) "
                                "VALUES ('00000000000000000000', 'Mallory', 2, '2030-01-01 20:00', 'never sent')")
-        elif sabotage == "double-insert":
+        if "double-insert" in sabotage:
             # What a projector that wrote an event twice would leave: one insert counted too many.
             self.postgres.psql("UPDATE cafe.projector_checkpoints SET events_inserted = events_inserted + 1 "
                                "WHERE node_id = 'faults-a'")
+        if "delete-cancellation" in sabotage and self.ledger.cancelled:
+            victim = next(iter(self.ledger.cancelled))
+            self.postgres.psql(f"DELETE FROM cafe.cancellations WHERE ordrdgst = '{victim}'")
+        if "foreign-cancellation" in sabotage:
+            # A staff cancellation of an acknowledged reservation that nobody cancelled.
+            victim = next((d for d in self.ledger.acknowledged if d not in self.ledger.cancel_sent), "0" * 20)
+            self.postgres.psql(
+                "INSERT INTO cafe.cancellations (ordrdgst, cancelled_at, by_issuer, by_subject, by_role, reason, "
+                f"node_id, log_offset) VALUES ('{victim}', now(), '{self.provider.issuer}', 'demo-staff', 'staff', "
+                "'never asked for', 'faults-a', 0)")
 
         # cafe.ordersraw: every acknowledged digest once, with what was sent; nothing that was never sent.
         rows = self.postgres.psql(
@@ -1231,18 +1662,21 @@ class FaultSuite:
         counter_drift = inserted - len(rows)
         if counter_drift:
             self.ledger.fail(f"the projectors counted {inserted} rows inserted, cafe.ordersraw holds {len(rows)}")
+        # The counters count reservation events (a cancellation goes to cafe.cancellations, checked below).
         for node in self.nodes:
             checkpoint, node_inserted, node_duplicate, node_dead = counters.get(f"faults-{node.name}", [None] * 4)
             if checkpoint != end_offsets.get(node.name):
                 self.ledger.fail(f"node {node.name}: checkpoint {checkpoint} but its log ends at "
                                  f"{end_offsets.get(node.name)}")
-            elif node_inserted + node_duplicate + node_dead != checkpoint:
+            elif node_inserted + node_duplicate + node_dead != reservation_events[node.name]:
                 self.ledger.fail(f"node {node.name}: its projector counted {node_inserted} inserted + "
                                  f"{node_duplicate} duplicate + {node_dead} dead-lettered events for a log of "
-                                 f"{checkpoint}: some event was projected twice or not at all")
+                                 f"{reservation_events[node.name]} reservation events: some event was projected "
+                                 f"twice or not at all")
         dead = self.postgres.psql("SELECT count(*) FROM cafe.dead_letters")[0][0]
         if dead != "0":
             self.ledger.fail(f"{dead} events went to cafe.dead_letters")
+        results.update(self.check_cancellations(cancellation_events))
 
         # The faults must have bitten.
         if self.full_disk_node and self.counts["full-disks"] and not self.ledger.full_disk_refusals:
@@ -1259,6 +1693,42 @@ class FaultSuite:
         results.update(lost=len(lost), counter_drift=counter_drift, invented=len(invented), mismatched=mismatched,
                        log_duplicates=log_duplicates, log_missing=log_missing, rows=len(rows))
         return results
+
+    def check_cancellations(self, events: dict[tuple[str, int], dict]) -> dict:
+        """cafe.cancellations holds exactly the acknowledged cancellations, each once (its primary key is the
+        digest), and nothing else: every row is a cancellation the load asked for, and stands for the
+        reservation.cancelled event at its node id and log offset, with that event's time, canceller and
+        reason, which are the staff member's and the reason sent."""
+        ledger = self.ledger
+        rows = self.postgres.psql(
+            "SELECT ordrdgst, node_id, log_offset, by_issuer, by_subject, by_role, "
+            "encode(convert_to(reason, 'UTF8'), 'hex'), "
+            "to_char(cancelled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM cafe.cancellations")
+        table = {row[0].strip(): row[1:] for row in rows}
+        lost = [d for d in ledger.cancelled if d not in table]
+        invented = [d for d in table if d not in ledger.cancel_sent]
+        mismatched = 0
+        for digest, (node_id, offset, issuer, subject, role, reason_hex, cancelled_at) in table.items():
+            if digest not in ledger.cancel_sent:
+                continue
+            event = events.get((node_id, int(offset)), {})
+            found = (event.get("digest"), issuer, subject, role, bytes.fromhex(reason_hex).decode(), cancelled_at)
+            wanted = (digest, self.provider.issuer, "demo-staff", "staff", ledger.cancel_sent[digest],
+                      event.get("appendedAt"))
+            logged = (event.get("byIssuer"), event.get("bySubject"), event.get("byRole"), event.get("reason"))
+            if found != wanted or logged != wanted[1:5]:
+                mismatched += 1
+                if mismatched <= 5:
+                    ledger.fail(f"cafe.cancellations row {digest} holds {found} from {node_id} offset {offset}, "
+                                f"whose event is {event or 'not a cancellation'}; sent {wanted}")
+        if lost:
+            ledger.fail(f"{len(lost)} acknowledged cancellations are not in cafe.cancellations, e.g. {lost[:5]}")
+        if invented:
+            ledger.fail(f"{len(invented)} rows in cafe.cancellations were never asked for, e.g. {invented[:5]}")
+        if not ledger.cancelled:
+            ledger.fail("no cancellation was acknowledged: the load's cancellations did not run")
+        return {"cancel_rows": len(rows), "cancel_lost": len(lost), "cancel_invented": len(invented),
+                "cancel_mismatched": mismatched}
 
     def check_availability(self) -> None:
         """Guests were served: few posts given up after connection errors, and every node that was up for a
@@ -1294,7 +1764,12 @@ class FaultSuite:
             f"given_up={ledger.given_up} "
             f"rows={results.get('rows', '?')} segments={results.get('segments', '?')} lost={results.get('lost', '?')} "
             f"counter_drift={results.get('counter_drift', '?')} invented={results.get('invented', '?')} "
-            f"log_dupes={results.get('log_duplicates', '?')} hostile={ledger.hostile} reads={ledger.reads_checked} "
+            f"log_dupes={results.get('log_duplicates', '?')} cancellations={len(ledger.cancelled)} "
+            f"cancel_sent={len(ledger.cancel_sent)} cancel_given_up={ledger.cancel_given_up} "
+            f"cancel_rows={results.get('cancel_rows', '?')} cancel_lost={results.get('cancel_lost', '?')} "
+            f"cancel_invented={results.get('cancel_invented', '?')} "
+            f"cancel_mismatched={results.get('cancel_mismatched', '?')} rebook_refused={ledger.reposts_refused} "
+            f"hostile={ledger.hostile} reads={ledger.reads_checked} "
             f"longest_wait={ledger.longest_wait:.3f}s deadline={self.deadline:g}s "
             f"over_deadline={ledger.deadline_violations} longest_restart={self.longest_restart:.2f}s "
             f"sigterms={self.counts['graceful-restarts']} longest_sigterm_stop={self.longest_graceful_stop:.2f}s "
@@ -1345,10 +1820,14 @@ def main() -> int:
     parser.add_argument("--no-clock", action="store_true", help="skip the clock jumps")
     parser.add_argument("--print-schedule", action="store_true", help="print every planned fault")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (kept anyway on failure)")
-    parser.add_argument("--sabotage", choices=["delete-row", "foreign-row", "double-insert"],
-                        help="damage cafe.ordersraw or the projectors' counters before the checks, to see them "
-                             "fail: an acknowledged row deleted (lost=1), a row nobody sent (invented=1), or one "
-                             "insert counted too many, as an event written twice would (counter_drift=1)")
+    parser.add_argument("--sabotage", action="append",
+                        choices=["delete-row", "foreign-row", "double-insert", "delete-cancellation",
+                                 "foreign-cancellation"],
+                        help="damage the tables before the checks, to see them fail (repeat for several): an "
+                             "acknowledged row deleted (lost=1), a row nobody sent (invented=1), one insert counted "
+                             "too many, as an event written twice would (counter_drift=1), an acknowledged "
+                             "cancellation deleted (cancel_lost=1), a cancellation nobody asked for "
+                             "(cancel_invented=1)")
     arguments = parser.parse_args()
 
     suite = FaultSuite(arguments)
@@ -1367,7 +1846,8 @@ def main() -> int:
         log("load stopped; healing everything and draining the projectors")
         drained = suite.drain()
         results = suite.check()
-        passed = suite.ledger.failure_count == 0 and results.get("lost") == 0 and results.get("counter_drift") == 0
+        passed = (suite.ledger.failure_count == 0 and results.get("lost") == 0 and results.get("counter_drift") == 0
+                  and results.get("cancel_lost") == 0 and results.get("cancel_invented") == 0)
     except Exception as error:  # noqa: BLE001 - a harness failure is a failed run, reported as such
         suite.ledger.fail(f"the suite stopped: {type(error).__name__}: {error}")
     except KeyboardInterrupt as error:

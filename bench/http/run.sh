@@ -7,7 +7,10 @@
 #   1. POST /api/v1/reservations (a new reservation each time) with PostgreSQL up;
 #   2. the same with PostgreSQL stopped (pg_ctl -m immediate);
 #   3. GET /api/v1/reservations (a page of 50) while PostgreSQL is still stopped: served by the local projection,
-#      at the same connections and at 8; then GET /api/v1/reservations/DIGEST (one status) the same way.
+#      at the same connections and at 8, on the operator listener (the book needs staff's sign-in on the public
+#      one; the operator listener serves it to whoever reaches it); then GET /api/v1/reservations/DIGEST?token=T
+#      (one status through its private link, as its guest opens it: the Location of a POST's answer) the same
+#      way, on the public listener.
 #   0. first, the framework's ceiling: bench/CeilingServer (a minimal Hummingbird server on the same stack, fixed
 #      answers, no work) asked the same POST at the same connections, a page at 8 connections and one status at 64.
 # Prints wrk's figures for each and writes them to bench/results/http-<UTC time>.txt, ending with a summary:
@@ -45,11 +48,16 @@ trap cleanup EXIT
 "$bin" db migrate --database "$PRIVATE_PG_URL" >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-RANANEETI_LOG_LEVEL=warning "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/log" --node-id bench \
-  --database "$PRIVATE_PG_URL" >"$work/serve.log" 2>&1 &
+RANANEETI_LOG_LEVEL=warning "$bin" serve --listen "127.0.0.1:$port" --operator-listen 127.0.0.1:0 \
+  --data-dir "$work/log" --node-id bench --database "$PRIVATE_PG_URL" >"$work/serve.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# Ready once the public listener answers and serve has written where its operator listener is.
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && [ -s "$work/log/operator-listen" ] && break
+  sleep 0.1
+done
 url="http://127.0.0.1:$port"
+operator="http://$(cat "$work/log/operator-listen")"
 
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out="bench/results/http-$stamp.txt"
@@ -84,26 +92,34 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
   wrk -t2 -c"$connections" -d3s -s bench/http/post.lua "$url" | grep -E "Requests/sec"
   echo "## POST /api/v1/reservations, PostgreSQL up"
   measure post-up -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
-  lag=$(curl -s "$url/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["projection"]["lagEvents"])')
+  lag=$(curl -s "$operator/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["projection"]["lagEvents"])')
   echo "projection lag right after the run: $lag events"
   echo "## POST /api/v1/reservations, PostgreSQL stopped"
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null
   else /usr/lib/postgresql/15/bin/pg_ctl -D "$PRIVATE_PG_DIR/data" -m immediate stop >/dev/null; fi
   measure post-down -t2 -c"$connections" -d"${seconds}s" --latency -s bench/http/post.lua "$url"
-  list="$url/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
-  echo "## GET /api/v1/reservations (a page of 50; local projection; PostgreSQL still stopped)"
+  list="$operator/api/v1/reservations?from=2027-03-01T00:00&to=2027-03-08T00:00&limit=50"
+  echo "## GET /api/v1/reservations (a page of 50; local projection; PostgreSQL still stopped; on the operator listener)"
   measure page-many -t2 -c"$connections" -d"${seconds}s" --latency "$list"
   echo "## the same page, 8 connections (the time one read takes, with less queueing)"
   measure page -t2 -c8 -d"${seconds}s" --latency "$list"
-  digest=$(curl -s "$list" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["digest"])')
-  echo "## GET /api/v1/reservations/DIGEST (one reservation's status; local projection)"
-  measure status -t2 -c"$connections" -d"${seconds}s" --latency "$url/api/v1/reservations/$digest"
+  # One status through its private link: the Location of the answer to a POST (a reservation of the same kind
+  # as the load's, taken now, while PostgreSQL is still stopped).
+  status_path=$(curl -s -o /dev/null -w '%header{location}' -H 'Content-Type: application/json' \
+    -d '{"name": "Guest status", "people": 2, "datetime": "2027-03-03T20:00", "notes": "the status read"}' \
+    "$url/api/v1/reservations")
+  case "$status_path" in
+    /api/v1/reservations/*\?token=*) ;;
+    *) echo "error: POST /api/v1/reservations answered Location '$status_path', not a private link" >&2; exit 1 ;;
+  esac
+  echo "## GET /api/v1/reservations/DIGEST?token=T (one reservation's status through its private link; local projection)"
+  measure status -t2 -c"$connections" -d"${seconds}s" --latency "$url$status_path"
   echo "## records in the log"
   "$bin" log stats "$work/log" | head -3
   echo "## summary (serve as a share of the ceiling measured above)"
   echo "durable POST, PostgreSQL up, $connections connections: $(requests_per_second post-up)/s = $(ratio "$(requests_per_second post-up)" "$(requests_per_second ceiling-post)") of the ceiling's $(requests_per_second ceiling-post)/s; p99 $(p99_ms post-up) ms (ceiling $(p99_ms ceiling-post) ms)"
   echo "durable POST, PostgreSQL stopped: $(requests_per_second post-down)/s = $(ratio "$(requests_per_second post-down)" "$(requests_per_second ceiling-post)") of the ceiling"
-  echo "local page of 50, 8 connections: $(requests_per_second page) pages/s = $(ratio "$(requests_per_second page)" "$(requests_per_second ceiling-page)") of the ceiling's fixed page ($(requests_per_second ceiling-page)/s); p99 $(p99_ms page) ms"
-  echo "one status, $connections connections: $(requests_per_second status)/s = $(ratio "$(requests_per_second status)" "$(requests_per_second ceiling-status)") of the ceiling; p99 $(p99_ms status) ms"
+  echo "local page of 50 (operator listener), 8 connections: $(requests_per_second page) pages/s = $(ratio "$(requests_per_second page)" "$(requests_per_second ceiling-page)") of the ceiling's fixed page ($(requests_per_second ceiling-page)/s); p99 $(p99_ms page) ms"
+  echo "one status (private link), $connections connections: $(requests_per_second status)/s = $(ratio "$(requests_per_second status)" "$(requests_per_second ceiling-status)") of the ceiling; p99 $(p99_ms status) ms"
 } | tee "$out"
 echo "figures written to $out"

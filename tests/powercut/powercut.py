@@ -18,12 +18,16 @@ byte and every directory change that was not fsync'd in memory and drops it on c
      clients saw acknowledged, in every round so far, is in the log with exactly what was sent (at its
      offset, for `log append`); nothing is in the log that was never sent; no digest twice;
   5. `serve` restarts on the same mount, answers the acknowledged reservations from its local
-     projection, and the next round begins.
+     projection (on its operator listener), opens them with the private links it handed out before the
+     cuts (its session keys, made in the data directory on the first start, must survive them), and the
+     next round begins.
 
     tests/powercut/run                         both scenarios, 20 + 10 rounds (what scripts/test runs)
     tests/powercut/run --seed 1234             replay the cut moments and modes of an earlier run
     tests/powercut/run --sabotage all          fsync/fdatasync lie (LD_PRELOAD): must FAIL, losing events
     tests/powercut/run --sabotage directories  only directory fsyncs lie: must FAIL too
+    tests/powercut/run --scenario serve --serve-rounds 2 --sabotage session-keys
+                                               the session keys lost at each cut: must FAIL with LINK
 
 Prints progress on standard error and one line of figures per scenario on standard output. Exit status:
 0 all held; 1 a check failed (what was lost is named); 2 the harness itself failed; 77 FUSE cannot be
@@ -45,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -54,6 +59,8 @@ from mount import MountFailed, PowerCutMount  # noqa: E402
 from reservations import Reservation, sample_reservation  # noqa: E402
 
 CUT_MODES = ("drop", "tear", "scatter")
+# Sabotage by a lying sync library (nosync.c); `session-keys` instead deletes the node's session keys at each cut.
+LYING_SYNCS = ("all", "directories")
 SKIPPED = 77
 
 
@@ -74,6 +81,8 @@ class Ledger:
         self.by_offset: dict[int, Reservation] = {}   # log append: OFFSET DIGEST lines
         self.by_digest: dict[str, Reservation] = {}   # serve: 201/200/303 answers
         self.keys: dict[str, tuple[Reservation, int, bytes]] = {}  # serve: Idempotency-Key -> first answer
+        self.links: dict[str, tuple[str, int]] = {}  # serve: digest -> (its private link's token, round handed out)
+        self.links_opened = 0
         self.statuses: collections.Counter = collections.Counter()
         self.keys_replayed = 0
 
@@ -90,7 +99,7 @@ class Rananeeti:
                                 RANANEETI_LOG_LEVEL="warning")
         for key in ("RANANEETI_DATABASE", "RANANEETI_DATA_DIR", "RANANEETI_NODE_ID", "PGHOST", "PGPORT"):
             self.environment.pop(key, None)
-        if sabotage:
+        if shim:
             self.environment.update(LD_PRELOAD=shim, RANANEETI_NOSYNC=sabotage)
 
     def popen(self, arguments: list[str], **options) -> subprocess.Popen:
@@ -210,7 +219,7 @@ class PowerCutRun:
         """Arms the power cut for a random change among the next `most_changes`; returns (change, mode). A
         sabotaged run drops everything unsynced at each cut, so that what the lying syncs lost is lost for sure."""
         changes = self.rng.randint(1, most_changes)
-        mode = "drop" if self.arguments.sabotage else self.rng.choice(CUT_MODES)
+        mode = "drop" if self.arguments.sabotage in LYING_SYNCS else self.rng.choice(CUT_MODES)
         self.mount.arm(changes, mode, self.rng.randrange(1 << 30))
         return changes, mode
 
@@ -329,10 +338,11 @@ def append_round(run: PowerCutRun, ledger: Ledger, directory: str, round_number:
 class LoadClients:
     """A few HTTP clients posting reservations (API and form, some exact repeats) to one node until told to stop."""
 
-    def __init__(self, port: int, ledger: Ledger, rng: random.Random, label: str, clients: int):
+    def __init__(self, port: int, ledger: Ledger, rng: random.Random, label: str, clients: int, round_number: int):
         self.port = port
         self.ledger = ledger
         self.label = label
+        self.round_number = round_number
         self.stopping = threading.Event()
         self.acknowledged_now = 0
         self.problems: list[str] = []
@@ -389,16 +399,29 @@ class LoadClients:
             self.ledger.statuses[f"{kind}-{response.status}"] += 1
         if response.status == 503:
             return False  # the log cannot write: the power went
+        # An acknowledgement names the reservation's private link: PATH?token=TOKEN.
+        digest = reservation.digest
+        location = urllib.parse.urlsplit(response.getheader("Location") or "")
+        tokens = urllib.parse.parse_qs(location.query).get("token", [])
+        token = tokens[0] if len(tokens) == 1 else None
         if through_form and response.status == 303:
-            acknowledged = response.getheader("Location") == f"/orders/{reservation.digest}"
+            acknowledged = location.path == f"/orders/{digest}" and token is not None
         elif not through_form and response.status in (200, 201):
-            acknowledged = json.loads(body).get("digest") == reservation.digest
+            answer = json.loads(body)
+            acknowledged = (answer.get("digest") == digest and location.path == f"/api/v1/reservations/{digest}"
+                            and token is not None and answer.get("statusToken") == token)
         else:
             acknowledged = False
         if not acknowledged:
-            self.problems.append(f"{kind} post answered {response.status}: {body[:200]!r}")
+            self.problems.append(f"{kind} post answered {response.status} (Location "
+                                 f"{response.getheader('Location')!r}): {body[:200]!r}")
             return False
         with self.ledger.lock:
+            first = self.ledger.links.setdefault(digest, (token, self.round_number))
+            if first[0] != token:
+                self.problems.append(f"LINK: {digest} was given the private link token {token} in round "
+                                     f"{self.round_number}, and {first[0]} in round {first[1]}")
+                return False
             self.ledger.by_digest[reservation.digest] = reservation
             if key:
                 self.ledger.keys[key] = (reservation, response.status, body)
@@ -415,6 +438,7 @@ class ServeNode:
         self.starts = 0
         self.longest_start = 0.0
         self.snapshots_rejected = 0
+        self.operator_port = 0
 
     def start(self) -> None:
         with socket.socket() as probe:
@@ -424,15 +448,15 @@ class ServeNode:
         self.log_path = os.path.join(self.run.arguments.workdir, f"serve-{self.starts}.log")
         with open(self.log_path, "wb") as output:
             self.process = self.run.rananeeti.popen(
-                ["serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.directory,
-                 "--node-id", "powercut"], stdout=output, stderr=subprocess.STDOUT)
+                ["serve", "--listen", f"127.0.0.1:{self.port}", "--operator-listen", "127.0.0.1:0",
+                 "--data-dir", self.directory, "--node-id", "powercut"], stdout=output, stderr=subprocess.STDOUT)
         started = time.monotonic()
         deadline = started + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise Failed(f"serve exited with status {self.process.returncode} while starting: {self.log_tail()}")
             try:
-                if self.get("/readyz")[0] == 200:
+                if self.get("/readyz")[0] == 200 and self.find_operator_listener():
                     self.longest_start = max(self.longest_start, time.monotonic() - started)
                     # A snapshot that survived a cut stands for synced records only: it must never be refused.
                     if "snapshot is not used" in self.log_text():
@@ -441,10 +465,26 @@ class ServeNode:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise Failed(f"serve did not answer /readyz within 60 s: {self.log_tail()}")
+        raise Failed(f"serve did not answer /readyz on both listeners within 60 s: {self.log_tail()}")
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def find_operator_listener(self) -> bool:
+        """Whether the operator listener of this start is found: serve writes its address (port 0: a free one)
+        into DATA_DIR/operator-listen once it listens, over the previous start's. What is there may still be
+        the last start's address, where nothing listens any more, or another listener now does: only this
+        start's operator listener answers /readyz with details."""
+        try:
+            with open(os.path.join(self.directory, "operator-listen")) as f:
+                host, _, port = f.read().strip().rpartition(":")
+            status, body = self.get("/readyz", port=int(port))
+            if host == "127.0.0.1" and status == 200 and "projection" in json.loads(body):
+                self.operator_port = int(port)
+                return True
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        return False
+
+    def get(self, path: str, port: int | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
@@ -490,7 +530,8 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
             if round_number == rounds:
                 break
             changes, _ = run.arm(6 * run.arguments.most_changes)
-            clients = LoadClients(node.port, ledger, run.rng, f"serve r{round_number}", run.arguments.clients)
+            clients = LoadClients(node.port, ledger, run.rng, f"serve r{round_number}", run.arguments.clients,
+                                  round_number)
             clients.start()
 
             def kill():
@@ -503,6 +544,12 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
             log(f"  round {round_number}: {clients.acknowledged_now} acknowledgements before the cut "
                 f"({ledger.acknowledged()} distinct reservations acknowledged in all)")
             checker.verify(allow_unfinished_tail=True)
+            if run.arguments.sabotage == "session-keys":
+                # As if the file had not been synced: the next start makes new keys, and old links open nothing.
+                try:
+                    os.unlink(os.path.join(directory, "session-keys"))
+                except FileNotFoundError:
+                    pass
         status = node.stop()
         if status != 0:
             raise Failed(f"serve exited {status} on SIGTERM: {node.log_tail()}")
@@ -517,21 +564,39 @@ def serve_scenario(run: PowerCutRun, rounds: int) -> str:
         print(run.figures("serve", ledger, checker, events, passed,
                           f" restarts={max(0, node.starts - 1)} longest_start={node.longest_start:.2f}s "
                           f"snapshots_matching={checker.snapshots_matching} snapshots_rejected={node.snapshots_rejected} "
-                          f"keys_replayed={ledger.keys_replayed} "
+                          f"keys_replayed={ledger.keys_replayed} links_opened={ledger.links_opened} "
                           f"[{statuses}]"), flush=True)
     return "ok"
 
 
 def check_reads(node: ServeNode, ledger: Ledger, rng: random.Random) -> None:
-    """A restarted node answers acknowledged reservations from its local projection (it has no database), and a
-    retry with an acknowledged Idempotency-Key gets the first answer, byte for byte (docs/SNAPSHOTS.md)."""
+    """A restarted node answers acknowledged reservations from its local projection (it has no database) on its
+    operator listener; the private links it handed out before the cuts open them on the public listener (the
+    session keys survived), where a reservation's status without its link is refused; and a retry with an
+    acknowledged Idempotency-Key gets the first answer, byte for byte (docs/SNAPSHOTS.md)."""
     with ledger.lock:
         digests = sorted(ledger.by_digest)
         keys = sorted(ledger.keys)
-    for digest in rng.sample(digests, min(20, len(digests))):
-        status, body = node.get(f"/api/v1/reservations/{digest}")
+        links = dict(ledger.links)
+    for index, digest in enumerate(rng.sample(digests, min(20, len(digests)))):
+        status, body = node.get(f"/api/v1/reservations/{digest}", port=node.operator_port)
         if status != 200 or json.loads(body).get("digest") != digest:
-            raise Failed(f"LOST: after the restart GET /api/v1/reservations/{digest} answered {status}: {body[:200]!r}")
+            raise Failed(f"LOST: after the restart GET /api/v1/reservations/{digest} on the operator listener "
+                         f"answered {status}: {body[:200]!r}")
+        token, handed_out = links[digest]
+        path = f"/orders/{digest}?token={token}" if index % 4 == 3 else f"/api/v1/reservations/{digest}?token={token}"
+        status, body = node.get(path)
+        opened = status == 200 and (digest.encode() in body if path.startswith("/orders/")
+                                    else json.loads(body).get("statusToken") == token)
+        if not opened:
+            raise Failed(f"LINK: the private link handed out in round {handed_out} ({path}) answered {status} "
+                         f"after the restart: the session keys did not survive the cuts: {body[:200]!r}")
+        ledger.links_opened += 1
+        if index == 0:
+            status, body = node.get(f"/api/v1/reservations/{digest}")
+            if status != 401:
+                raise Failed(f"LINK: GET /api/v1/reservations/{digest} without its link answered {status}, not 401: "
+                             f"{body[:200]!r}")
     for key in rng.sample(keys, min(10, len(keys))):
         reservation, first_status, first_body = ledger.keys[key]
         connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
@@ -577,8 +642,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="HTTP clients posting to serve (4)")
     parser.add_argument("--segment-bytes", type=int, default=16 << 10,
                         help="the log's segment size (test hook; 16 KiB: segments roll, directories are synced)")
-    parser.add_argument("--sabotage", choices=["all", "directories"],
-                        help="make fsync/fdatasync (all) or directory fsyncs lie, by LD_PRELOAD: the run must fail")
+    parser.add_argument("--sabotage", choices=["all", "directories", "session-keys"],
+                        help="make fsync/fdatasync (all) or directory fsyncs lie, by LD_PRELOAD, or delete serve's "
+                             "session keys at each cut (session-keys): the run must fail")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (kept anyway on failure)")
     arguments = parser.parse_args()
     if arguments.seed is None:
@@ -602,7 +668,7 @@ def main() -> int:
                 return 1
             log(f"SKIPPED: FUSE cannot be mounted here: {error}. The power-cut tests did not run.")
             return SKIPPED
-        shim = build_shim(arguments.workdir) if arguments.sabotage else None
+        shim = build_shim(arguments.workdir) if arguments.sabotage in LYING_SYNCS else None
         rananeeti = Rananeeti(arguments.binary, arguments.segment_bytes, arguments.sabotage, shim)
         run = PowerCutRun(arguments, mount, rananeeti)
         if arguments.scenario in ("append", "both"):
@@ -617,7 +683,10 @@ def main() -> int:
         return 0
     except Failed as failure:
         log(f"FAILED: {failure}")
-        if arguments.sabotage:
+        if arguments.sabotage == "session-keys":
+            log("(expected: with --sabotage session-keys the node's session keys are gone after each cut, so the "
+                "private links handed out before it must open nothing)")
+        elif arguments.sabotage:
             log(f"(expected: with --sabotage {arguments.sabotage} the syncs lie, so a power cut must lose "
                 f"acknowledged reservations)")
         return 1
