@@ -40,9 +40,19 @@ node_url() {
     echo "http://127.0.0.1:${listen##*:}"
 }
 
-# readyz: the node's /readyz body (empty when it does not answer within 5 s).
+# operator_url: where this node's operator endpoints answer (RANANEETI_OPERATOR_LISTEN from its env file,
+# loopback 9090 by default): /metrics, the details of /readyz. The public listener's /readyz says only the status.
+operator_url() {
+    local listen
+    listen=$(sed -n 's/^RANANEETI_OPERATOR_LISTEN=//p' "$CONF/rananeeti.env" 2>/dev/null | tail -n 1)
+    listen=${listen:-127.0.0.1:9090}
+    echo "http://127.0.0.1:${listen##*:}"
+}
+
+# readyz: the node's /readyz body with its details, from the operator listener (empty when it does not
+# answer within 5 s).
 readyz() {
-    curl -sS --max-time 5 "$(node_url)/readyz" 2>/dev/null || true
+    curl -sS --max-time 5 "$(operator_url)/readyz" 2>/dev/null || true
 }
 
 # put_metric NAME VALUE [UNIT]: one CloudWatch data point, once per stack and once per node, so that an

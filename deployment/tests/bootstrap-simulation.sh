@@ -99,6 +99,7 @@ case "$url" in
     *amazon-ssm-agent.deb|*amazon-cloudwatch-agent.deb) exit 22 ;;
     *truststore.pki.rds.amazonaws.com*) echo "FAKE RDS CA" > "$out" ;;
     http://127.0.0.1:8080/readyz) echo '{"status": "ready"}' ;;
+    http://127.0.0.1:9090/readyz) echo '{"status": "ready", "projection": {"lagEvents": 0}}' ;;
     *) echo "fake curl: unexpected $url" >&2; exit 22 ;;
 esac
 EOF

@@ -60,7 +60,7 @@ started=$SECONDS
 say() { printf '[%3ds] %s\n' "$((SECONDS - started))" "$*"; }
 T=$(mktemp -d /var/tmp/rananeeti-fleet.XXXXXX)
 LOOPS=()
-declare -A HOLDERS=() PORTS=() ZONE=() INSTANCE=() LOOP=()
+declare -A HOLDERS=() PORTS=() OPERATOR_PORTS=() ZONE=() INSTANCE=() LOOP=()
 BACKGROUND=()
 PG_DIR=""
 cleanup() {
@@ -221,6 +221,8 @@ for node in "${node_ids[@]}"; do
     ZONE[$node]=eu-west-1${node:0:1}
     INSTANCE[$node]=i-0$node
     PORTS[$node]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # The instances share the host's network: each needs an operator listener of its own.
+    OPERATOR_PORTS[$node]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     truncate -s 64M "$T/$node/volume.img"
     LOOP[$node]=$(losetup --find --show "$T/$node/volume.img")
     LOOPS+=("${LOOP[$node]}")
@@ -263,6 +265,7 @@ EOF
     echo "vol-0$node" > "$T/$node/etc/rananeeti/volume-id"
     cat > "$T/$node/etc/rananeeti/rananeeti.env" <<EOF
 RANANEETI_LISTEN=127.0.0.1:${PORTS[$node]}
+RANANEETI_OPERATOR_LISTEN=127.0.0.1:${OPERATOR_PORTS[$node]}
 RANANEETI_DATA_DIR=/var/lib/rananeeti/log
 RANANEETI_NODE_ID=vol-0$node
 RANANEETI_DATABASE=service=rananeeti
@@ -311,7 +314,9 @@ start_serve() {  # start_serve NODE: as systemd would (the stub)
     in_node "$1" systemctl start rananeeti.service
 }
 url() { echo "http://127.0.0.1:${PORTS[$1]}"; }
-readyz_field() { curl -sS --max-time 5 "$(url "$1")/readyz" | jq -r "$2"; }
+operator_url() { echo "http://127.0.0.1:${OPERATOR_PORTS[$1]}"; }
+# The details of readiness (lag, intake) are on the operator listener; the public one says only the status.
+readyz_field() { curl -sS --max-time 5 "$(operator_url "$1")/readyz" | jq -r "$2"; }
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(url "$1")/readyz")" = 200 ]; }
 lag_zero() { [ "$(readyz_field "$1" '.projection.lagEvents')" = 0 ]; }
 
