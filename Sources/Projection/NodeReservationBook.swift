@@ -81,13 +81,8 @@ public final class NodeReservationBook: ReservationBook {
         if let existing = projection.status(of: event.digest), !needsRecording(key, digest: event.digest) {
             return .alreadyAccepted(existing)
         }
-        let admitted = intake.withLock { intake -> Bool in
-            guard !intake.draining else { return false }
-            intake.acceptsInFlight += 1
-            return true
-        }
-        guard admitted else { throw NodeIsDraining() }
-        defer { intake.withLock { $0.acceptsInFlight -= 1 } }
+        try admitToIntake()
+        defer { leaveIntake() }
         // The same reservation sent twice at once (a double click, a retried request) is appended once:
         // the second caller waits for the first to finish and then finds it.
         while true {
@@ -130,6 +125,21 @@ public final class NodeReservationBook: ReservationBook {
     }
 
     /// Whether `key` is one this node has not recorded yet.
+    /// Counts one append (a booking or a cancellation) in flight, so that a drain waits for it; refuses once
+    /// the node is draining. Pair with ``leaveIntake()``.
+    private func admitToIntake() throws {
+        let admitted = intake.withLock { intake -> Bool in
+            guard !intake.draining else { return false }
+            intake.acceptsInFlight += 1
+            return true
+        }
+        guard admitted else { throw NodeIsDraining() }
+    }
+
+    private func leaveIntake() {
+        intake.withLock { $0.acceptsInFlight -= 1 }
+    }
+
     private func needsRecording(_ key: String?, digest: ReservationDigest) -> Bool {
         guard let key else { return false }
         if case .unknown = projection.idempotencyKey(key, digest: digest) { return true }
@@ -155,13 +165,8 @@ public final class NodeReservationBook: ReservationBook {
         if projection.cancellation(of: digest) != nil, let status = await status(of: digest).status {
             return .alreadyCancelled(status)
         }
-        let admitted = intake.withLock { intake -> Bool in
-            guard !intake.draining else { return false }
-            intake.acceptsInFlight += 1
-            return true
-        }
-        guard admitted else { throw NodeIsDraining() }
-        defer { intake.withLock { $0.acceptsInFlight -= 1 } }
+        try admitToIntake()
+        defer { leaveIntake() }
         let receipt = try await log.appendWithReceipt([event.encodeRecord()])
         projection.apply(event, offset: receipt.offsets.lowerBound, appendedAtMillis: receipt.appendedAtMillis)
         let (status, source) = await status(of: digest)

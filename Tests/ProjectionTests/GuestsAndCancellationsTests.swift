@@ -80,7 +80,7 @@ struct GuestsAndCancellationsTests {
             let logB = try EventLog(directory: dir.appending("b"))
             let b = NodeReservationBook(
                 log: logB, projection: LocalProjection(), node: "node-b",
-                reads: DatabaseReads(settings: quickSettings(database), logger: testLogger))
+                reads: DatabaseReads(settings: databaseReadSettings(database), logger: testLogger))
             let (status, source) = await b.status(of: booked.status.digest)
             #expect(source == .database)
             #expect(status?.guest == Self.gina)

@@ -39,7 +39,7 @@ struct ServiceRoleTests {
             let log = try EventLog(directory: dir.appending("log"))
             let projection = LocalProjection()
             let settings = quickSettings(setup.service)
-            let reads = DatabaseReads(settings: settings, logger: testLogger)
+            let reads = DatabaseReads(settings: databaseReadSettings(setup.service), logger: testLogger)
             let board = ProjectorStatusBoard()
             let book = NodeReservationBook(log: log, projection: projection, node: "role-node", reads: reads, projectorState: board)
             let projector = Projector(

@@ -71,6 +71,16 @@ func quickSettings(_ connectionString: String) -> DatabaseSettings {
         readDeadline: .milliseconds(500), readRetryAfter: .milliseconds(200))
 }
 
+/// Settings for reads a test expects the database to answer: the read deadline is a margin, not the 500 ms
+/// of `quickSettings`, so that a loaded machine's first read (a fresh connection) does not fall back to the
+/// local projection. Tests of the fallback stop the server instead.
+func databaseReadSettings(_ connectionString: String) -> DatabaseSettings {
+    DatabaseSettings(
+        connectionString: connectionString,
+        options: PostgresConnection.Options(connectTimeout: .seconds(2), queryTimeout: .seconds(3), statementTimeout: .seconds(3)),
+        readDeadline: TestTiming.margin(.seconds(5)), readRetryAfter: .milliseconds(200))
+}
+
 func quickProjectorConfiguration() -> Projector.Configuration {
     Projector.Configuration(
         maximumBatchEvents: 500, batchDelay: .milliseconds(1),

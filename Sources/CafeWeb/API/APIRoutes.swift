@@ -215,15 +215,8 @@ struct APIRoutes: Sendable {
                 detail: "A reservation reference (digest) is 20 characters, each 0-9 or a-f, as in the Location of the reservation.")
         }
         let token = request.uri.queryParameters.get("token").map { String($0) }
-        if let token, !StatusLinks.isWellFormed(token) { throw WebError.malformedLinkToken }
-        let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
-        if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
-            throw WebError.signInRequired
-        }
-        let (found, source) = await desk.status(of: digest)
-        if let found, !policy.mayRead(found, visitor: context.visitor, token: token) {
-            throw WebError.notYourReservation(digest.description)
-        }
+        let (found, source, linkOpens) = try await desk.status(
+            of: digest, reference: digest.description, token: token, visitor: context.visitor, policy: policy)
         guard let status = found else {
             throw WebError(
                 status: .notFound, problem: .reservationNotFound,

@@ -95,15 +95,8 @@ struct SiteRoutes: Sendable {
                 status: .badRequest, problem: .invalidDigest,
                 detail: "The address does not hold a reservation reference. A reference is 20 characters, each 0-9 or a-f, as in the link you were given after booking. Please check the link.")
         }
-        if let token, !StatusLinks.isWellFormed(token) { throw WebError.malformedLinkToken }
-        let linkOpens = token.map { configuration.statusLinks.isValid($0, for: digest) } ?? false
-        if !linkOpens && context.visitor.user == nil && configuration.listener == .public {
-            throw WebError.signInRequired
-        }
-        let (found, source) = await desk.status(of: digest)
-        if let found, !policy.mayRead(found, visitor: context.visitor, token: token) {
-            throw WebError.notYourReservation(text)
-        }
+        let (found, source, linkOpens) = try await desk.status(
+            of: digest, reference: text, token: token, visitor: context.visitor, policy: policy)
         guard let status = found else {
             throw WebError(
                 status: .notFound, problem: .reservationNotFound,

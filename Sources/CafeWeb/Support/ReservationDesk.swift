@@ -1,5 +1,6 @@
 import EventLog
 import HTTPTypes
+import Identity
 import Logging
 import Orders
 import Projection
@@ -58,6 +59,26 @@ struct ReservationDesk: Sendable {
         let answer = await book.status(of: digest)
         metrics.recordRead("status", source: answer.source)
         return answer
+    }
+
+    /// One reservation's status for `visitor`, as `policy` allows: a link token of the wrong form is a 400;
+    /// on the public listener, without a private link that opens it or a signed-in person, a sign-in is
+    /// required; a reservation that is not the visitor's is answered as if it did not exist (`reference`
+    /// names it as the request did). A reservation found nowhere is `nil`, for the caller to answer;
+    /// `linkOpens` says whether the token is its private link (which may then be shown again).
+    func status(
+        of digest: ReservationDigest, reference: String, token: String?, visitor: Visitor, policy: AccessPolicy
+    ) async throws(WebError) -> (status: ReservationStatus?, source: ReadSource, linkOpens: Bool) {
+        if let token, !StatusLinks.isWellFormed(token) { throw .malformedLinkToken }
+        let linkOpens = token.map { policy.links.isValid($0, for: digest) } ?? false
+        if !linkOpens && visitor.user == nil && policy.listener == .public {
+            throw .signInRequired
+        }
+        let answer = await status(of: digest)
+        if let found = answer.status, !policy.mayRead(found, visitor: visitor, token: token) {
+            throw .notYourReservation(reference)
+        }
+        return (answer.status, answer.source, linkOpens)
     }
 
     func list(from: LocalDateTime, to: LocalDateTime, limit: Int, after cursor: ReservationCursor?) async
