@@ -88,7 +88,9 @@ enum SessionFuzzer {
         guard let token = BearerToken.parse(authorization: text) else { return }
         require(!token.isEmpty && token.first != " " && token.last != " " && token.first != "\t" && token.last != "\t",
                 "a bearer token with surrounding blanks: [\(token)]")
-        require(text.lowercased().hasPrefix("bearer ") && text.contains(token), "a bearer token that is not in its header")
+        // Blanks before the scheme are allowed: they are not part of a field's value (RFC 9110, section 5.5).
+        require(text.drop { $0 == " " || $0 == "\t" }.lowercased().hasPrefix("bearer ") && text.contains(token),
+                "a bearer token that is not in its header")
         require(BearerToken.parse(authorization: "Bearer " + token) == token, "a bearer token that does not read back")
     }
 

@@ -107,6 +107,11 @@ struct InternalsTests {
         #expect(BearerToken.parse(authorization: "Basic abc") == nil)
         #expect(BearerToken.parse(authorization: "Bearer  abc \t") == "abc")
         #expect(BearerToken.parse(authorization: "Bearer   ") == nil)
+        // SessionFuzzer's first finding was its own property, which had not allowed this: a field value's
+        // leading spaces are not part of it (crash-bearer-after-leading-spaces in its corpus).
+        #expect(BearerToken.parse(authorization: "   Bearer abc") == "abc")
+        #expect(BearerToken.parse(authorization: "\tBearer abc") == "abc")
+        #expect(BearerToken.parse(authorization: "Bearer\tabc") == nil)
     }
 
     @Test("request ids: conservative characters and length only")
