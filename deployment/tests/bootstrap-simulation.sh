@@ -19,6 +19,11 @@
 #   backlog      of two logs free in the zone, the one with events the database may lack comes first
 #   loop         the third instance on one log within an hour: a replacement loop, reported (metric)
 #   guard        a volume tagged with a node id but blank is never formatted
+#   sign-in      SignIn Cognito: the provider, the client, the callback, the staff rule and the require-sign-in
+#                setting in the service's environment; the client secret and the session keys only in their
+#                files (root:rananeeti 0640), never in the environment
+#   bad-keys     a session keys secret the service would refuse: the bootstrap stops and says why, the service
+#                is never started
 #   efs-race     LogStorage efs: two instances boot at once next to one node directory that no node runs:
 #                exactly one of them runs it (the writer lock decides), the other makes a new one
 #   efs-late     the race lost for certain: the log looked free, but another node took it before the service
@@ -178,11 +183,16 @@ vol() {  # vol ID ZONE STATE LOOP [NODE_ID] [ATTACHED_TO] [BACKLOG]
     jq -nc --arg id "$1" --arg az "$2" --arg s "$3" --arg loop "$4" --argjson tags "$tags" --argjson att "$att" \
         '{VolumeId: $id, AvailabilityZone: $az, State: $s, Tags: $tags, Attachments: $att, loop: $loop}'
 }
-state() {  # state VOLUMES-JSON-OBJECT INSTANCES-JSON-OBJECT EVENTS-JSON-ARRAY
-    jq -n --argjson v "$1" --argjson i "$2" --argjson e "$3" \
+# The session keys as the stack's secret makes them (64 letters and digits), and Cognito's client secret.
+SESSION_KEYS=Zk3mQ9pL2xV7aB4nR8tY1wE6uI0oP5sD3fG7hJ2kL9zX4cV8bN1mQ6wE0rT5yU3i
+CLIENT_SECRET=c1ient-s3cret-0f-the-p00l
+export SESSION_KEYS CLIENT_SECRET
+state() {  # state VOLUMES-JSON-OBJECT INSTANCES-JSON-OBJECT EVENTS-JSON-ARRAY [SESSION-KEYS]
+    jq -n --argjson v "$1" --argjson i "$2" --argjson e "$3" --arg keys "${4:-$SESSION_KEYS}" --arg client "$CLIENT_SECRET" \
         '{volumes: $v, instances: $i, events: $e, signals: [], metrics: [], describe_calls: 0,
           secrets: {"sample-MasterSecretArn": "{\"username\": \"cafeadmin\", \"password\": \"p:w\\\\x\"}",
-                    "sample-AppSecretArn": "{\"username\": \"rananeeti_app\", \"password\": \"s3rv1ce\"}"},
+                    "sample-AppSecretArn": "{\"username\": \"rananeeti_app\", \"password\": \"s3rv1ce\"}",
+                    "sample-SessionKeysSecretArn": $keys, "cognito-client-secret-arn": $client},
           parameters: {"/rananeeti/cafe/database": "host=cafe.cluster-x.eu-west-1.rds.amazonaws.com,cafe-a.x.eu-west-1.rds.amazonaws.com port=5432 dbname=cafe"}}' > "$T/state.json"
 }
 
@@ -205,6 +215,17 @@ if [ "$scenario" = efs-race ] || [ "$scenario" = efs-late ]; then
     # One copy per instance: the two instances of this scenario boot at the same time.
     ud=$T/user-data-efs-$instance.sh
     sed -e "s/^LOG_STORAGE=.*/LOG_STORAGE='efs'/" "$T/user-data.sh" > "$ud"
+fi
+if [ "$scenario" = sign-in ]; then
+    # The stack's settings with SignIn Cognito, as the template renders them.
+    ud=$T/user-data-sign-in.sh
+    sed -e "s|^SIGN_IN=.*|SIGN_IN='Cognito'|" \
+        -e "s|^OIDC_ISSUER=.*|OIDC_ISSUER='https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123'|" \
+        -e "s|^OIDC_CLIENT_ID=.*|OIDC_CLIENT_ID='4example0client0id0of0the0site'|" \
+        -e "s|^OIDC_CLIENT_SECRET_ARN=.*|OIDC_CLIENT_SECRET_ARN='cognito-client-secret-arn'|" \
+        -e "s|^OIDC_REDIRECT_URL=.*|OIDC_REDIRECT_URL='https://cafe.example.org/signin/callback'|" \
+        -e "s|^STAFF_CLAIM=.*|STAFF_CLAIM='cognito:groups=staff'|" \
+        -e "s|^STAFF_SUBJECTS=.*|STAFF_SUBJECTS='auth0\|0123,9f8e'|" "$T/user-data.sh" > "$ud"
 fi
 path=$T/bin:$PATH
 # efs-late: the look at the writer lock says free, whoever holds it (as when the holder took it a moment later).
@@ -257,7 +278,36 @@ fresh)
     check "drain, orphan and health agents enabled" grep -q 'systemctl enable --now rananeeti-lifecycle.service rananeeti-health.timer rananeeti-orphans.timer' "$FAKE_AWS_LOG"
     check "journal export and database settings enabled" grep -q 'systemctl enable --now rananeeti-journal.service rananeeti-db-config.timer' "$FAKE_AWS_LOG"
     check "SSM and CloudWatch agent failures are not fatal" bash -c "grep -q 'warning: SSM agent not installed' '$T/fresh.out' && grep -q 'warning: CloudWatch agent not installed' '$T/fresh.out'"
+    check "env: the session keys file" test "$(envv RANANEETI_SESSION_KEYS_FILE)" = /etc/rananeeti/session-keys
+    check "session keys from the stack's secret, root:rananeeti 0640" bash -c "test \"\$(stat -c %U:%G:%a /etc/rananeeti/session-keys)\" = root:rananeeti:640 && test \"\$(cat /etc/rananeeti/session-keys)\" = '$SESSION_KEYS'"
+    check "SignIn None: no sign-in settings, no client secret file" bash -c "! grep -q '^RANANEETI_OIDC\|^RANANEETI_REQUIRE_SIGN_IN\|^RANANEETI_STAFF' /etc/rananeeti/rananeeti.env && test ! -e /etc/rananeeti/oidc-client-secret"
+    check "no session key in the environment file" bash -c "! grep -qF '$SESSION_KEYS' /etc/rananeeti/rananeeti.env"
     echo "reservation data" > /var/lib/rananeeti/log/00000000000000000000
+    ;;
+sign-in)
+    check "bootstrap exits 0" test "$(cat "$T/sign-in.rc")" = 0
+    check "signals SUCCESS" test "$(signals)" = SUCCESS
+    # As the service will see it: systemd and the shell both read the single quotes.
+    senv() { (set -a; . /etc/rananeeti/rananeeti.env; set +a; printenv "$1"); }
+    check "env: the issuer, the user pool" test "$(senv RANANEETI_OIDC_ISSUER)" = https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123
+    check "env: the site's client id" test "$(senv RANANEETI_OIDC_CLIENT_ID)" = 4example0client0id0of0the0site
+    check "env: the callback on the site's name" test "$(senv RANANEETI_OIDC_REDIRECT_URL)" = https://cafe.example.org/signin/callback
+    check "env: staff are the pool's group staff" test "$(senv RANANEETI_STAFF_CLAIM)" = cognito:groups=staff
+    check "env: staff subjects, a | kept" test "$(senv RANANEETI_STAFF_SUBJECTS)" = 'auth0|0123,9f8e'
+    check "env: booking needs sign-in" test "$(senv RANANEETI_REQUIRE_SIGN_IN)" = true
+    check "env: the client secret by its file" test "$(senv RANANEETI_OIDC_CLIENT_SECRET_FILE)" = /etc/rananeeti/oidc-client-secret
+    check "env: the session keys file" test "$(senv RANANEETI_SESSION_KEYS_FILE)" = /etc/rananeeti/session-keys
+    check "client secret from its secret, root:rananeeti 0640" bash -c "test \"\$(stat -c %U:%G:%a /etc/rananeeti/oidc-client-secret)\" = root:rananeeti:640 && test \"\$(cat /etc/rananeeti/oidc-client-secret)\" = '$CLIENT_SECRET'"
+    check "session keys root:rananeeti 0640" test "$(stat -c %U:%G:%a /etc/rananeeti/session-keys)" = root:rananeeti:640
+    check "no secret in the environment file" bash -c "! grep -qF -e '$CLIENT_SECRET' -e '$SESSION_KEYS' /etc/rananeeti/rananeeti.env && ! grep -q '^RANANEETI_OIDC_CLIENT_SECRET=\|^RANANEETI_SESSION_KEYS=' /etc/rananeeti/rananeeti.env"
+    check "no secret on a command line or in the bootstrap's output" bash -c "! grep -qF -e '$CLIENT_SECRET' -e '$SESSION_KEYS' '$FAKE_AWS_LOG' '$T/sign-in.out'"
+    ;;
+bad-keys)
+    check "bootstrap fails" test "$(cat "$T/bad-keys.rc")" != 0
+    check "signals FAILURE" test "$(signals)" = FAILURE
+    check "says why" grep -q 'does not hold session keys' "$T/bad-keys.out"
+    check "writes no keys file" test ! -e /etc/rananeeti/session-keys
+    check "service not started" bash -c '! grep -q "enable --now rananeeti.service" "$FAKE_AWS_LOG"'
     ;;
 reattach)
     check "bootstrap exits 0" test "$(cat "$T/reattach.rc")" = 0
@@ -359,7 +409,15 @@ run loop i-0third
 state "{\"vol-0a2\": $(vol vol-0a2 eu-west-1a available "$LOOP_A2" vol-0a2)}" '{}' '[]'
 run guard i-0guard
 
-# 6. EFS: a node directory no node runs, and two instances booting at once.
+# 6. SignIn Cognito, on a log that is free (the first one, settled).
+state "{\"vol-0a1\": $(vol vol-0a1 eu-west-1a available "$LOOP_A1" vol-0a1 "" 0)}" '{}' '[]'
+run sign-in i-0sign
+
+# 7. The stack's session keys secret holds something the service would refuse.
+state "{\"vol-0a1\": $(vol vol-0a1 eu-west-1a available "$LOOP_A1" vol-0a1 "" 0)}" '{}' '[]' 'not-a-key'
+run bad-keys i-0badkeys
+
+# 8. EFS: a node directory no node runs, and two instances booting at once.
 mkdir -p "$T/efs/nodes/n-i-0old/log"
 echo n-i-0old > "$T/efs/nodes/n-i-0old/node-id"
 state '{}' '{}' '[]'
@@ -395,7 +453,7 @@ else
     no_efs "both must signal SUCCESS (got $(jq -c .signals "$T/state.json"))"
 fi
 
-# 7. The race lost for certain.
+# 9. The race lost for certain.
 export FAKE_AWS_LOG=$T/efs-late.calls SERVE_PIDS=$T/efs-late.serve-pids
 : > "$FAKE_AWS_LOG"
 FAKE_INSTANCE_ID=i-0late unshare -m --fork "$T/inside.sh" efs-late | tee -a "$RESULTS"

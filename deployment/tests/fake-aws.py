@@ -199,7 +199,10 @@ elif (svc, op) == ("s3", "cp"):
     shutil.copy(os.environ["FAKE_AWS_RELEASE"], args[-1])
 
 elif (svc, op) == ("secretsmanager", "get-secret-value"):
-    print(st.get("secrets", {}).get(opt("--secret-id"), st.get("secret")))
+    sid = opt("--secret-id")
+    if sid not in st.get("secrets", {}) and "secret" not in st:
+        fail(f"ResourceNotFoundException: Secrets Manager can't find the specified secret {sid}")
+    print(st.get("secrets", {}).get(sid, st.get("secret")))
 
 elif (svc, op) == ("ssm", "get-parameter"):
     name = opt("--name")
