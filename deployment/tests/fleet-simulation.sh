@@ -24,22 +24,28 @@
 #      its zone, cannot project it, detaches it again; the metric OrphanedLogVolumes says 2 (alarm)
 #   5. PostgreSQL starts again; the orphan jobs project the orphaned logs (backlog 0); metric 0
 #   6. the database holds every acknowledged reservation once; each checkpoint is at its log's end
+# Sessions and private links (every node's session keys from the stack's one secret, as on AWS):
+#   1. a private status link one node hands out (the Location of its answer) opens on every other node
+#   7. the keys rotated in the secret (a new key first, the old one second): each node's rananeeti-db-config
+#      takes them and restarts the service once; links made under the old key still open, and those made
+#      under the new one open on the other node; a secret that holds no keys is refused, the last good ones kept
 # Drills of the runbooks (deployment/README.md, "Disaster recovery"):
-#   7. Aurora restored from a backup: the database is dumped, more reservations follow, the dump is restored
+#   8. Aurora restored from a backup: the database is dumped, more reservations follow, the dump is restored
 #      into a new database and the stack's parameter points there (DatabaseHostsOverride): the nodes follow
 #      (rananeeti-db-config rewrites their settings and restarts them), the rewind heals by itself; the
 #      retired logs, retagged "backlog unknown" as the runbook says, are projected again by the orphan jobs
-#   8. a zone lost with a backlog in it: b1's volume is snapshotted (frozen, copied) while the database is
+#   9. a zone lost with a backlog in it: b1's volume is snapshotted (frozen, copied) while the database is
 #      down, the zone goes (b1 killed, no drain); a volume made from the snapshot in zone a (tagged as a
 #      copy, never a node's identity) is projected by a1's orphan job; when the zone returns, b1 runs on its
 #      own volume again with nothing projected twice (the same mechanics carry a lost region's logs, through
 #      a snapshot copied to the other region)
-#   9. a retirement that the database's return ends in time: drain succeeds, the hook goes on (CONTINUE)
+#  10. a retirement that the database's return ends in time: drain succeeds, the hook goes on (CONTINUE)
 #
 # Needs root, unshare, nsenter, losetup, mkfs.ext4, fsfreeze, openssl, jq, psql, pg_dump, pg_restore, curl,
 # python3 and the PostgreSQL 15 server. Prints one line per check; exits 1 if any failed, 3 if this machine
 # cannot run it. RANANEETI_FLEET_SABOTAGE=no-orphan-job skips step 5's orphan jobs (step 6 must fail);
-# =no-retag skips step 7's retagging (the retired logs' rows are then missing from the restored database).
+# =no-retag skips step 8's retagging (the retired logs' rows are then missing from the restored database);
+# =own-keys gives each node keys of its own, as without the stack's secret (links then open on one node only).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -238,9 +244,12 @@ for node in "${node_ids[@]}"; do
                      {Key: "rananeeti:node-id", Value: ("vol-0" + $n)}, {Key: "rananeeti:backlog", Value: "unknown"}]}}' <<<"$volumes")
     instances=$(jq -c --arg n "$node" '. + {("i-0" + $n): {state: "running", lifecycle: "InService", group: "cafe-NodeGroup"}}' <<<"$instances")
 done
-jq -n --argjson v "$volumes" --argjson i "$instances" --arg db "host=127.0.0.1 port=$PRIVATE_PG_PORT dbname=postgres" \
+# The session keys as the stack's secret makes them: 64 letters and digits.
+new_key() { tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 64 || true; }
+FIRST_KEY=$(new_key)
+jq -n --argjson v "$volumes" --argjson i "$instances" --arg db "host=127.0.0.1 port=$PRIVATE_PG_PORT dbname=postgres" --arg keys "$FIRST_KEY" \
     '{volumes: $v, instances: $i, signals: [], heartbeats: [], completed: {}, metrics: [], describe_calls: 0,
-      secrets: {"app-secret": "{\"username\": \"rananeeti_app\", \"password\": \"unused-with-trust\"}"},
+      secrets: {"app-secret": "{\"username\": \"rananeeti_app\", \"password\": \"unused-with-trust\"}", "session-keys": $keys},
       parameters: {"/rananeeti/cafe/database": $db}}' > "$FAKE_AWS_STATE"
 
 # The node agents and the program where a node has them (/opt/rananeeti), in each namespace.
@@ -261,6 +270,8 @@ METRICS_NAMESPACE=Rananeeti
 APP_SECRET_ARN=app-secret
 DB_PARAMETER=/rananeeti/cafe/database
 RDS_CA_URI=s3://cafe-releases/rds-ca.pem
+SESSION_KEYS_SECRET_ARN=session-keys
+SIGN_IN=None
 EOF
     echo "vol-0$node" > "$T/$node/etc/rananeeti/volume-id"
     cat > "$T/$node/etc/rananeeti/rananeeti.env" <<EOF
@@ -275,6 +286,8 @@ PGPASSFILE=/etc/rananeeti/pgpass
 RANANEETI_POST_RATE_LIMIT=200/400
 RANANEETI_LOG_LEVEL=info
 EOF
+    # As the bootstrap writes it: the keys rananeeti-db-config fetches from the stack's secret.
+    if [ "$SABOTAGE" != own-keys ]; then echo "RANANEETI_SESSION_KEYS_FILE=/etc/rananeeti/session-keys" >> "$T/$node/etc/rananeeti/rananeeti.env"; fi
     # The holder keeps the instance's mount namespace alive; everything of the instance runs in it. /opt gets
     # a tmpfs for /opt/rananeeti, with the host's own /opt entries (the Swift runtime) bound back into it.
     # (unshare --fork ignores SIGTERM: the holder's inner PID, in holder.pid, is what ends it.)
@@ -309,6 +322,14 @@ for node in "${node_ids[@]}"; do
 done
 check "database settings from the stack: verify-full against the stack's CA" \
     in_node a1 grep -qx 'sslmode=verify-full' /etc/rananeeti/pg_service.conf
+same_keys() {  # same_keys TEXT: every node holds the stack's keys, root:rananeeti 0640
+    local node
+    for node in "${node_ids[@]}"; do
+        [ "$(in_node "$node" stat -c %U:%G:%a /etc/rananeeti/session-keys)" = root:rananeeti:640 ] || return 1
+        [ "$(in_node "$node" cat /etc/rananeeti/session-keys)" = "$1" ] || return 1
+    done
+}
+check "every node holds the stack's session keys (root:rananeeti 0640)" same_keys "$FIRST_KEY"
 
 start_serve() {  # start_serve NODE: as systemd would (the stub)
     in_node "$1" systemctl start rananeeti.service
@@ -320,15 +341,25 @@ readyz_field() { curl -sS --max-time 5 "$(operator_url "$1")/readyz" | jq -r "$2
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$(url "$1")/readyz")" = 200 ]; }
 lag_zero() { [ "$(readyz_field "$1" '.projection.lagEvents')" = 0 ]; }
 
-# post NODE NAME: a reservation; prints the HTTP status, records the digest when stored.
+# post NODE NAME: a reservation; prints the HTTP status, records the digest when stored, and keeps the private
+# link the node handed out (the answer's Location) in $T/NODE/last-link.
 post() {
     local answer status
-    answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -H 'Content-Type: application/json' \
+    answer=$(curl -sS --max-time 10 -D "$T/post-headers" -w '\n%{http_code}' -H 'Content-Type: application/json' \
         --data-binary "{\"name\": \"$2\", \"people\": 2, \"datetime\": \"2031-05-0$((RANDOM % 9 + 1))T19:00\"}" \
         "$(url "$1")/api/v1/reservations")
     status=$(tail -n 1 <<<"$answer")
-    if [ "$status" = 201 ] || [ "$status" = 200 ]; then head -n 1 <<<"$answer" | jq -r .digest >> "$T/acknowledged"; fi
+    if [ "$status" = 201 ] || [ "$status" = 200 ]; then
+        head -n 1 <<<"$answer" | jq -r .digest >> "$T/acknowledged"
+        sed -n 's/^[Ll]ocation: *//p' "$T/post-headers" | tr -d '\r' > "$T/$1/last-link"
+    fi
     echo "$status"
+}
+# opens NODE LINK: the HTTP status of a private link on a node (no cookie, no sign-in: the link alone).
+opens() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$(url "$1")$2"; }
+opens_everywhere() {  # opens_everywhere LINK NODE...: 200 on each
+    local link=$1 node; shift
+    for node in "$@"; do [ "$(opens "$node" "$link")" = 200 ] || { echo "$node: $(opens "$node" "$link")"; return 1; }; done
 }
 : > "$T/acknowledged"
 post_many() {  # post_many NODE COUNT LABEL: all must be stored
@@ -346,7 +377,13 @@ for node in "${node_ids[@]}"; do wait_for "$node: ready" 90 ready "$node" || exi
 say "four nodes ready"
 for node in "${node_ids[@]}"; do post_many "$node" 10 "before"; done
 for node in "${node_ids[@]}"; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
-# The backup that step 7 restores: the database as it is now, before everything below.
+# A guest's private link from a1 opens wherever the load balancer sends them: every node checks it with the
+# same keys (the reservation itself comes from the database).
+LINK=$(cat "$T/a1/last-link")
+check "a1's answer carries a private link ($LINK)" grep -Eq '^/api/v1/reservations/[0-9a-f]{20}\?token=[A-Za-z0-9_-]{22}$' <<<"$LINK"
+check "a1's private link opens on a1, a2, b1 and b2 (200): one set of session keys" opens_everywhere "$LINK" a1 a2 b1 b2
+check "the link with another token opens nowhere (401)" test "$(opens b1 "${LINK%??}AA")" = 401
+# The backup that step 8 restores: the database as it is now, before everything below.
 pg_dump -Fc -f "$T/backup.dump" "$OWNER_DB"
 
 # ------------------------------------------------------------------ 2. the database stops
@@ -428,7 +465,39 @@ for node in "${node_ids[@]}"; do
     check "node vol-0$node: checkpoint at its log's end (18)" test "$(sql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0$node'")" = 18
 done
 
-# ------------------------------------------------------------------ 7. drill: Aurora restored from a backup
+# ------------------------------------------------------------------ 7. the session keys rotated
+# The operator's rotation (deployment/README.md, "Sign-in and sessions on AWS"): a new key first, the old one
+# second, in the stack's secret; each node's rananeeti-db-config (its timer) takes them and restarts the service.
+restarts() { grep -c 'systemctl try-restart rananeeti.service' "$FAKE_AWS_LOG" || true; }
+NEW_KEY=$(new_key)
+state_set "st['secrets']['session-keys'] = '$NEW_KEY\\n$FIRST_KEY'"
+before=$(restarts)
+for node in a1 b1; do in_node "$node" /opt/rananeeti/aws/rananeeti-db-config 2>> "$T/$node/agent-db-config.log"; done
+check "rotation: each node restarted once for its new keys" test "$(restarts)" = $((before + 2))
+keys_are() {  # keys_are NODE TEXT
+    [ "$(in_node "$1" cat /etc/rananeeti/session-keys)" = "$2" ]
+}
+check "rotation: a1 holds the new key first, the old one second" keys_are a1 "$NEW_KEY"$'\n'"$FIRST_KEY"
+check "rotation: b1 too" keys_are b1 "$NEW_KEY"$'\n'"$FIRST_KEY"
+for node in a1 b1; do wait_for "$node: ready after the rotation" 90 ready "$node"; done
+check "rotation: the link made under the old key still opens on a1 and b1" opens_everywhere "$LINK" a1 b1
+NEW_LINK=$(curl -s --max-time 10 "$(url a1)$LINK" | jq -r '.links.self // empty')
+check "rotation: a1 now hands out links under the new key" test -n "$NEW_LINK" -a "$NEW_LINK" != "$LINK"
+check "rotation: a1's new link opens on b1" opens_everywhere "$NEW_LINK" b1
+before=$(restarts)
+in_node a1 /opt/rananeeti/aws/rananeeti-db-config 2>> "$T/a1/agent-db-config.log"
+check "rotation: keys unchanged, no restart" test "$(restarts)" = "$before"
+state_set "st['secrets']['session-keys'] = 'not-a-key'"
+if in_node a1 /opt/rananeeti/aws/rananeeti-db-config 2>> "$T/a1/agent-db-config.log"; then
+    no "a secret that holds no keys must be refused"
+else
+    ok "a secret that holds no keys is refused"
+fi
+check "... the last good keys kept, no restart" bash -c "test '$(restarts)' = '$before' && grep -q 'does not hold session keys' '$T/a1/agent-db-config.log'"
+check "... the last good keys kept" keys_are a1 "$NEW_KEY"$'\n'"$FIRST_KEY"
+state_set "st['secrets']['session-keys'] = '$NEW_KEY\\n$FIRST_KEY'"
+
+# ------------------------------------------------------------------ 8. drill: Aurora restored from a backup
 # The backup was taken after step 1; since then the outage, the retirements and these came.
 for node in a1 b1; do post_many "$node" 4 "after the backup"; done
 for node in a1 b1; do wait_for "$node: projected (lag 0)" 60 lag_zero "$node"; done
@@ -440,11 +509,12 @@ pg_restore -d "host=127.0.0.1 port=$PRIVATE_PG_PORT user=postgres dbname=restore
 RESTORED_DB="host=127.0.0.1 port=$PRIVATE_PG_PORT user=postgres dbname=restored"
 check "the restored database lacks what came after the backup" test "$(psql -X -A -t -q "$RESTORED_DB" -c "SELECT count(*) FROM cafe.ordersraw")" = 40
 state_set "st['parameters']['/rananeeti/cafe/database'] = 'host=127.0.0.1 port=$PRIVATE_PG_PORT dbname=restored'"
+before=$(restarts)
 for node in a1 b1; do
     in_node "$node" /opt/rananeeti/aws/rananeeti-db-config 2>> "$T/$node/agent-db-config.log"
     check "$node: follows the stack's parameter to the restored database" in_node "$node" grep -qx 'dbname=restored' /etc/rananeeti/pg_service.conf
 done
-check "the nodes were restarted onto it" test "$(grep -c 'systemctl try-restart rananeeti.service' "$FAKE_AWS_LOG")" -ge 2
+check "the nodes were restarted onto it" test "$(restarts)" -ge $((before + 2))
 for node in a1 b1; do wait_for "$node: ready again" 90 ready "$node"; wait_for "$node: the rewind healed (lag 0)" 90 lag_zero "$node"; done
 # The runbook: every retired log may hold events the restored database lost; retag them, and the orphan
 # jobs project them again (rows already there are left alone).
@@ -463,7 +533,7 @@ check "restored database: no digest twice" test "$(rsql "SELECT count(*) - count
 check "restored database: a1 and b1 at their logs' ends (22)" test "$(rsql "SELECT string_agg(next_offset::text, ',' ORDER BY node_id) FROM cafe.projector_checkpoints WHERE node_id IN ('vol-0a1', 'vol-0b1')")" = 22,22
 OWNER_DB=$RESTORED_DB
 
-# ------------------------------------------------------------------ 8. drill: a zone lost with a backlog in it
+# ------------------------------------------------------------------ 9. drill: a zone lost with a backlog in it
 "$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
 post_many b1 3 "zone b's last"
 # The snapshot: Data Lifecycle Manager's, or one taken by hand; crash-consistent, as a frozen copy is.
@@ -494,7 +564,7 @@ wait_for "b1: projected (lag 0)" 60 lag_zero b1
 check "b1 continues after the copy: checkpoint 26, nothing twice" test "$(rsql "SELECT next_offset FROM cafe.projector_checkpoints WHERE node_id = 'vol-0b1'")" = 26
 check "no digest twice after the zone came back" test "$(rsql "SELECT count(*) - count(DISTINCT ordrdgst) FROM cafe.ordersraw")" = 0
 
-# ------------------------------------------------------------------ 9. a retirement the database's return ends in time
+# ------------------------------------------------------------------ 10. a retirement the database's return ends in time
 post_many a1 3 "late"
 "$ROOT/scripts/private-postgres" stop-immediate "$PG_DIR"
 post_many a1 2 "second outage"
