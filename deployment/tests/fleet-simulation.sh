@@ -101,6 +101,13 @@ ok() { echo "ok   $*" | tee -a "$RESULTS"; }
 no() { echo "FAIL $*" | tee -a "$RESULTS"; }
 check() { local what=$1; shift; if "$@" >/dev/null 2>&1; then ok "$what"; else no "$what"; fi; }
 # wait_for WHAT SECONDS COMMAND...: a condition, asked every 0.2 s, with a deadline.
+# process_gone PID: no such process, or one that has ended and waits to be reaped (a zombie: the serve
+# processes are nobody's children here).
+process_gone() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+    [ -z "$state" ] || [ "${state#Z}" != "$state" ]
+}
 wait_for() {
     local what=$1 deadline=$((SECONDS + $2)); shift 2
     until "$@" >/dev/null 2>&1; do
@@ -157,7 +164,13 @@ cat > "$T/bin/systemctl" <<'EOF'
 #!/bin/bash
 # systemctl for one simulated instance: rananeeti.service is the serve process in /run/rananeeti.pid.
 echo "systemctl $*" >> "$FAKE_AWS_LOG"
-running() { [ -s /run/rananeeti.pid ] && kill -0 "$(cat /run/rananeeti.pid)" 2>/dev/null; }
+# A process killed outright stays a zombie until something reaps it (this stub is not its parent): that is
+# not running, or a start after a SIGKILL would be skipped.
+running() {
+    local pid state
+    pid=$(cat /run/rananeeti.pid 2>/dev/null) && [ -n "$pid" ] || return 1
+    state=$(ps -o stat= -p "$pid" 2>/dev/null) && [ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
 stop() {
     if running; then
         kill -TERM "$(cat /run/rananeeti.pid)"
@@ -420,7 +433,7 @@ for node in a2 b2; do
     check "$node: kept the hook alive with heartbeats" test "$(state "[.heartbeats[] | select(. == \"${INSTANCE[$node]}\")] | length")" -ge 1
     check "$node: tagged its volume with the 8 events only on it" test "$(state ".volumes[\"$volume\"].Tags[] | select(.Key == \"rananeeti:backlog\") | .Value")" = 8
     check "$node: its volume is free" test "$(state ".volumes[\"$volume\"].State")" = available
-    check "$node: stopped the service" bash -c "! kill -0 $(cat "$T/$node/serve.pid") 2>/dev/null"
+    check "$node: stopped the service" process_gone "$(cat "$T/$node/serve.pid")"
     check "$node: unmounted the log" bash -c "! nsenter -t ${HOLDERS[$node]} -m mountpoint -q /var/lib/rananeeti"
 done
 for node in a1 b1; do check "$node: still ready" ready "$node"; done
@@ -542,6 +555,7 @@ cp --sparse=always "$T/b1/volume.img" "$T/b1-snapshot.img"
 in_node b1 fsfreeze -u /var/lib/rananeeti
 # Zone b is gone: b1 with it, no drain; its volume stays attached to an instance nobody can reach.
 kill -KILL "$(cat "$T/b1/serve.pid")"
+wait_for "b1: its serve is gone with the zone" 30 process_gone "$(cat "$T/b1/serve.pid")" || exit 1
 "$ROOT/scripts/private-postgres" restart "$PG_DIR"
 # The runbook: a volume from the snapshot in zone a, tagged as a copy of b1's (never a slot: no node may run
 # it as its own), with the backlog unknown.
