@@ -12,7 +12,7 @@
 #   -h, --help      this text
 #
 # What it does (the paths are those of deployment/README.md, the unit and the AWS bootstrap):
-#   apt-get install liblz4-1 libb2-1 libpq5 (runtime libraries) and lz4 jq (auditors' tools)
+#   apt-get install liblz4-1 libb2-1 libpq5 libcurl4 (runtime libraries) and lz4 jq (auditors' tools)
 #   system user and group rananeeti (home /var/lib/rananeeti, no login shell)
 #   /opt/rananeeti/bin/rananeeti       the program (root-owned), and the link /usr/local/bin/rananeeti
 #   /opt/rananeeti/schema/*.sql        the schema (the program carries it too: rananeeti db migrate)
@@ -30,7 +30,7 @@ CONF=/etc/rananeeti
 STATE=/var/lib/rananeeti
 UNIT_DIR=/etc/systemd/system
 LINK=/usr/local/bin/rananeeti
-RUNTIME_PACKAGES=(liblz4-1 libb2-1 libpq5 lz4 jq)
+RUNTIME_PACKAGES=(liblz4-1 libb2-1 libpq5 libcurl4 lz4 jq)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 SYSTEMD=yes
