@@ -58,9 +58,12 @@ public final class EventLog: Sendable {
         writer.board.frontier.endOffset
     }
 
-    /// The offset of the first record on disk: 0, unless older segments have been removed.
+    /// The offset of the first record on disk: 0, unless older segments have been archived and removed (the
+    /// start record, which `log archive` may move while the log is open).
     public var startOffset: UInt64 {
-        writer.board.frontier.segmentBases.first ?? 0
+        let first = writer.board.frontier.segmentBases.first ?? 0
+        guard let recorded = try? LogStart.read(directory: directory) else { return first }
+        return max(first, recorded.offset)
     }
 
     /// True once the log is closed (or its writer stopped): nothing more will be appended.

@@ -102,7 +102,7 @@ public struct LogStart: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What the first batch of the segment at `base` chains to, or nil when the segment holds no batch.
-    private static func firstPreviousHash(directory: String, base: UInt64) throws -> ChainHash? {
+    package static func firstPreviousHash(directory: String, base: UInt64) throws -> ChainHash? {
         let path = LogDirectory.segmentPath(directory, base)
         let fd = try LogDirectory.openForReading(path)
         defer { FileSystem.close(fd) }

@@ -248,9 +248,17 @@ public final class LogReader {
 
     // MARK: - Segments
 
+    /// The log's segments from its start, as known at the last seek: the writer's list (which does not learn of
+    /// segments removed below a start moved by another process, `log archive`) cut at the start record.
     private func segmentBasesNow() throws -> [UInt64] {
-        if let board { return board.frontier.segmentBases }
+        if let board { return board.frontier.segmentBases.filter { $0 >= start.offset } }
         return try LogDirectory.segmentBases(directory)
+    }
+
+    /// Every segment file, below the log's start too: to move on from a segment the start has since passed.
+    private func allSegmentBasesNow() throws -> [UInt64] {
+        if let board { return board.frontier.segmentBases }
+        return try LogDirectory.allSegmentBases(directory)
     }
 
     private func isLastSegment(_ base: UInt64) throws -> Bool {
@@ -273,9 +281,12 @@ public final class LogReader {
     /// Moves to the segment after the current one; false when there is none yet.
     private func moveToNextSegment() throws -> Bool {
         guard let current = cursor else { return false }
-        segmentBases = try segmentBasesNow()
-        guard let index = segmentBases.firstIndex(of: current.base), index + 1 < segmentBases.count else { return false }
-        let next = segmentBases[index + 1]
+        // Not cut at the start: a reader that has fallen behind a start moved meanwhile must not stall here
+        // thinking the log ends; it moves on, and fails plainly if the next segment was removed.
+        let every = try allSegmentBasesNow()
+        segmentBases = every
+        guard let index = every.firstIndex(of: current.base), index + 1 < every.count else { return false }
+        let next = every[index + 1]
         guard next == nextOffset else {
             throw LogError.corrupt(
                 current.reader.path, at: current.position,
@@ -290,7 +301,19 @@ public final class LogReader {
     private func openCursor(base: UInt64, position: Int64, nextOffset: UInt64) throws {
         closeCursor()
         let path = LogDirectory.segmentPath(directory, base)
-        let fd = try LogDirectory.openForReading(path)
+        let fd: Int32
+        switch FileSystem.open(path, flags: O_RDONLY) {
+        case .success(let opened): fd = opened
+        case .failure(let error):
+            // Removed since the segments were listed: older segments go once archived (`LogRetention`).
+            if error.code == ENOENT, let now = try? LogStart.read(directory: directory), now.offset > base {
+                throw LogError(
+                    code: .offsetOutOfRange,
+                    message: "The log now starts at offset \(now.offset): the segment at offset \(base) was archived and removed from the disk while it was being read.",
+                    path: path)
+            }
+            throw LogError.io("open a segment", path, error)
+        }
         cursor = Cursor(
             base: base, fd: fd, reader: BufferedFileReader(fd: fd, path: path), position: position,
             expectedPrevious: position == 0 && base == start.offset ? start.chainHash : nil)

@@ -38,6 +38,8 @@ public enum LogVerifier {
         public var notes: [String] = []
 
         public var isIntact: Bool { problem == nil }
+
+        public init() {}
     }
 
     /// What to check beyond the log's own format.

@@ -199,6 +199,36 @@ public struct LogSnapshot: Sendable, Equatable {
         return nil
     }
 
+    /// What a snapshot in a log directory stands for, as ``standing(directory:)`` found it.
+    public struct Standing: Sendable {
+        /// Its kind (the file is `KIND.snapshot`).
+        public var kind: String
+        /// The offset it stands for, when it matches the log (a batch of the log ends there with its hash).
+        public var offset: UInt64?
+        /// Why it does not match the log, when it does not.
+        public var reason: String?
+    }
+
+    /// Every snapshot in `directory` (of any kind and version) and whether it stands for the log there, checked
+    /// as ``load(kind:version:directory:positioning:)`` checks it. For removing old segments: a start that
+    /// loads a snapshot reads the log from its offset, so no segment at or after that offset may go.
+    public static func standing(directory: String) -> [Standing] {
+        kinds(in: directory).map { kind in
+            let path = Self.path(kind: kind, directory: directory)
+            let snapshot: LogSnapshot
+            switch FileSystem.readWholeFile(path).map(decode) {
+            case .success(.success(let value)): snapshot = value
+            case .success(.failure(let failure)): return Standing(kind: kind, reason: "\(path) is damaged: \(failure.reason)")
+            case .failure(let error): return Standing(kind: kind, reason: "\(path) cannot be read (\(error))")
+            }
+            guard let reader = try? LogReader(directory: directory) else {
+                return Standing(kind: kind, reason: "the log cannot be read")
+            }
+            if let reason = check(snapshot, reader: reader) { return Standing(kind: kind, reason: reason) }
+            return Standing(kind: kind, offset: snapshot.offset)
+        }
+    }
+
     /// The snapshot files in a log directory, by kind.
     package static func kinds(in directory: String) -> [String] {
         guard case .success(let names) = FileSystem.listDirectory(directory) else { return [] }
