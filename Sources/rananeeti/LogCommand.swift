@@ -9,6 +9,6 @@ struct LogCommand: AsyncParsableCommand {
             DIR is a node's data directory: the directory of segment files (`00000000000000000000.lz4`, …). \
             Read-only commands (verify, dump, stats, tail) work while a server is writing the log.
             """,
-        subcommands: [LogVerifyCommand.self, LogDumpCommand.self, LogStatsCommand.self, LogTailCommand.self, LogAppendCommand.self, LogArchiveCommand.self]
+        subcommands: [LogVerifyCommand.self, LogDumpCommand.self, LogStatsCommand.self, LogTailCommand.self, LogAppendCommand.self, LogArchiveCommand.self, LogRestoreCommand.self]
     )
 }

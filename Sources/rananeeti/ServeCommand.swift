@@ -223,6 +223,13 @@ struct ServeCommand: AsyncParsableCommand {
         logger.notice("stopped cleanly; the log is synced", metadata: ["end_offset": "\(log.endOffset)"])
     }
 
+    /// For a rebuild of a log whose oldest segments were archived: what the rebuild cannot see.
+    private static func archivedNote(_ log: EventLog) -> String {
+        let start = log.startOffset
+        guard start > 0 else { return "" }
+        return " on this disk, which starts at offset \(start) (the events before it were archived and are in the database; reservations only there are answered by the database, not from this node's memory)"
+    }
+
     /// Builds the local projection from its snapshot and the log after it, or from the whole log when there is no
     /// usable snapshot (said in the log). Returns the offset of the snapshot loaded, if one was.
     static func buildProjection(_ projection: LocalProjection, log: EventLog, logger: Logger) throws -> UInt64? {
@@ -243,11 +250,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
         case .missing:
             if log.endOffset > log.startOffset {
-                logger.notice("no snapshot of the local projection; building it from the whole log (once)")
+                logger.notice("no snapshot of the local projection; building it from the whole log (once)\(archivedNote(log))")
             }
             try reader.seek(to: log.startOffset)
         case .rejected(let reason):
-            logger.warning("the local projection's snapshot is not used; rebuilding it from the log", metadata: ["reason": "\(reason)"])
+            logger.warning("the local projection's snapshot is not used; rebuilding it from the log\(archivedNote(log))", metadata: ["reason": "\(reason)"])
             try reader.seek(to: log.startOffset)
         }
         let from = reader.nextOffset

@@ -41,14 +41,33 @@ struct LogArchiveCommand: AsyncParsableCommand {
             below this node's checkpoint in the database (projected). Each is uploaded with its BLAKE2b-32 in the \
             object's metadata, then downloaded back and compared byte for byte through that hash. Segments already \
             in the archive with the same hash are skipped, so the command can run as often as a timer likes. \
-            Nothing local is changed. Uses the AWS CLI (credentials from the instance role, the environment or \
-            ~/.aws). Runs beside a serving node.
+            Without --retain-local nothing local is changed. With it, archived segments beyond what the rule keeps \
+            are removed from the disk: first the log's start record moves past them, then they are deleted; \
+            never the segment being written, one with events not yet projected, one after the local projection's \
+            snapshot, or one whose archived copy (name, size, BLAKE2b) is not confirmed. Uses the AWS CLI \
+            (credentials from the instance role, the environment or ~/.aws). Runs beside a serving node.
             """
     )
 
     @Argument(help: "The log directory (the node's data directory).") var directory: String
     @OptionGroup var archive: ArchiveOptions
     @OptionGroup var database: DatabaseOptions
+    @Option(
+        name: .customLong("retain-local"),
+        help: ArgumentHelp(
+            "Remove archived segments from the disk except those the rule keeps: an age (30d, 36h: segments with an event appended that recently) or a count (8segments: the last 8 sealed ones). Default: $\(RetentionRule.environmentKey), else nothing is removed.",
+            valueName: "AGE|COUNTsegments"))
+    var retainLocal: String?
+
+    /// The retention rule asked for, if any.
+    private func retention() throws -> RetentionRule? {
+        let fromEnvironment = ProcessInfo.processInfo.environment[RetentionRule.environmentKey].flatMap { $0.isEmpty ? nil : $0 }
+        guard let text = retainLocal ?? fromEnvironment else { return nil }
+        guard let rule = RetentionRule(text) else {
+            throw ValidationError("--retain-local (or \(RetentionRule.environmentKey)) must be an age such as 30d or 36h, or a count such as 8segments; got \"\(text)\".")
+        }
+        return rule
+    }
 
     func run() async throws {
         let node = try nodeID()
@@ -56,6 +75,10 @@ struct LogArchiveCommand: AsyncParsableCommand {
         guard database.isConfigured else {
             throw ValidationError("log archive needs the database (--database, RANANEETI_DATABASE or PG* variables): only segments the database has every event of are archived.")
         }
+        let rule = try retention()
+        // Held until the run ends: removals never overlap.
+        let lock = try rule.map { _ in try ArchiveLock(directory: directory) }
+        defer { withExtendedLifetime(lock) {} }
         let checkpoint = try await projectedBelow(node: node)
         let bases = try reportingLogErrors { try LogDirectory.segmentBases(directory) }
         // One listing instead of a look-up per segment: an object of the segment's name and size was uploaded
@@ -63,6 +86,7 @@ struct LogArchiveCommand: AsyncParsableCommand {
         let present = try reportingArchiveErrors { try store.list() }
         var archived = 0
         var skipped = 0
+        var uploaded: Set<String> = []
         var waiting: [String] = []
         for base in bases.dropLast() {
             let summary = try reportingLogErrors { try LogDirectory.sealedSummary(directory, base: base) }
@@ -90,9 +114,15 @@ struct LogArchiveCommand: AsyncParsableCommand {
             try reportingArchiveErrors { try store.put(path, as: name, metadata: metadata) }
             try verifyUpload(name, hash: hash, store: store)
             archived += 1
+            uploaded.insert(name)
             print("archived \(name) (offsets \(base)..<\(summary.nextOffset), \(humanBytes(summary.size))) to \(store.location)/\(name); downloaded back, BLAKE2b \(hash) matches")
         }
         print("\(archived) segment(s) archived, \(skipped) already in \(store.location)\(waiting.isEmpty ? "" : "; \(waiting.count) sealed segment(s) wait for the projector (checkpoint \(checkpoint))").")
+        if let rule {
+            try LocalRetention(
+                directory: directory, store: store, rule: rule, checkpoint: checkpoint, uploaded: uploaded, present: present
+            ).run()
+        }
     }
 
     /// Downloads `name` back and compares its hash with the local segment's.
