@@ -31,8 +31,8 @@ public enum LogRetention {
     /// start), then removes every segment file below it with its index, and syncs the directory. With `offset`
     /// at the current start it removes only leftovers of an earlier removal that stopped half-way.
     ///
-    /// - Parameter keeping: called with each segment file below the new start before anything is removed;
-    ///   return false to keep that file (for example, one whose archived copy could not be confirmed). A kept
+    /// - Parameter allowed: called with the base offset of each segment file below the new start before it is
+    ///   removed; return false to keep that file (for example, one whose archived copy could not be confirmed). A kept
     ///   file below the start is not part of the log; it is only not deleted yet.
     /// - Throws: ``LogError`` when the start cannot move there (see ``LogStart/advance(directory:to:)``) or a
     ///   file cannot be removed; what was removed before the error stays removed, and the log is whole.
